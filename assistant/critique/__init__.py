@@ -1,0 +1,1 @@
+"""Critique backends: `offline` (default, no network) and `openai` (any OpenAI-compatible endpoint)."""

@@ -1,0 +1,36 @@
+"""The four review dimensions and the grade bands, defined once."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+DimensionKey = Literal["completeness", "relevance", "suitability", "fund_fit"]
+
+DIMENSIONS: dict[str, str] = {
+    "completeness": "完整性",
+    "relevance": "相关性",
+    "suitability": "适当性",
+    "fund_fit": "资金匹配性",
+}
+DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
+
+# 预算司 bands for evaluation results, reused for target review (a design choice, see SCORING.md §1).
+GRADE_BANDS: tuple[tuple[int, str], ...] = ((90, "优"), (80, "良"), (60, "中"), (0, "差"))
+GRADE_MEANING: dict[str, str] = {
+    "优": "可直接进入预算编制",
+    "良": "与财政部门商定小幅修改后进入预算编制",
+    "中": "退回修改后重新报送",
+    "差": "不进入预算编制",
+}
+
+
+def grade_for(score: float) -> str:
+    for floor, grade in GRADE_BANDS:
+        if score >= floor:
+            return grade
+    return "差"
+
+
+def level_to_score(level: float) -> int:
+    """Raters' 1–5 scale → 0–100 (overall ≈ 20 × mean level in the reference ratings)."""
+    return int(round(max(0.0, min(100.0, 20.0 * level))))
