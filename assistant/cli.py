@@ -1,0 +1,232 @@
+"""Command line: `assistant review | rules | profiles | corpus … | eval … | template | serve`.
+
+Errors from the AssistantError hierarchy are translated here, once: a Chinese message on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.errors import AssistantError, InputError
+
+EXIT_INPUT = 2
+EXIT_PARTIAL = 3
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AssistantError as exc:
+            click.echo(f"错误：{exc}", err=True)
+            sys.exit(EXIT_INPUT)
+
+    return wrapper
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+@click.group()
+@click.version_option(package_name="performance-target-assistant")
+def main() -> None:
+    """绩效目标审核助手：规则预审 + 先例检索 + 评审（离线或大模型）。"""
+
+
+def _read_input(path: Path) -> list[Any]:
+    """Targets (or per-line errors for JSONL batches) from .json / .jsonl / .xlsx."""
+    suffix = path.suffix.lower()
+    if suffix in {".xlsx", ".xlsm", ".xls"}:
+        from assistant.importers.xlsx import read_targets as read_xlsx
+
+        return list(read_xlsx(path))
+    if suffix not in {".json", ".jsonl"}:
+        raise InputError("不支持的文件类型：请提供 .json、.jsonl 或 .xlsx 文件", where=str(path))
+    from assistant.records import iter_targets
+
+    return list(iter_targets(path, require=True))
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
+@click.option("--profile", default=None, help="规则配置：default / central101 / xinjiang 或 JSON 文件")
+@click.option("--backend", type=click.Choice(["offline", "openai"]), default=None, help="默认取 ASSISTANT_BACKEND，否则 offline")
+@click.option("--corpus", type=click.Path(path_type=Path), default=None, help="先例库 JSONL（默认内置语料 + 已导入）")
+@click.option("--no-cache", is_flag=True, help="不使用大模型结果缓存")
+@click.option("--export", "export_path", type=click.Path(path_type=Path), default=None, help="导出审核意见表 .docx / .xlsx")
+@handle_errors
+def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpus: Path | None, no_cache: bool,
+           export_path: Path | None) -> None:
+    """审核绩效目标表（.json / .jsonl 批量 / .xlsx）。"""
+    from assistant.pipeline import build_deps
+    from assistant.pipeline import review as run_review
+    from assistant.render import to_markdown
+    from assistant.settings import load_settings
+
+    settings = load_settings(use_cache=False if no_cache else None)
+    items = _read_input(file)
+    deps = build_deps(settings, profile=profile, backend=backend, corpus=corpus)
+    reviews, failures = [], 0
+    batch = len(items) > 1
+    bar = click.progressbar(items, label="审核中", file=sys.stderr, show_pos=True, show_eta=True) if batch else None
+    iterable = bar if bar is not None else items
+    with bar if bar is not None else _nullcontext():
+        for item in iterable:
+            if isinstance(item, AssistantError):
+                failures += 1
+                click.echo(f"\n跳过：{item}", err=True)
+                if fmt == "json":
+                    _echo_json({"error": item.message, "where": item.where, "line": getattr(item, "line", None)})
+                continue
+            r = run_review(item, deps)
+            reviews.append(r)
+            if fmt == "json":
+                _echo_json(public_json(r))
+            else:
+                click.echo(to_markdown(r))
+    if export_path is not None and reviews:
+        _export(reviews, export_path)
+        click.echo(f"已导出：{export_path}", err=True)
+    if batch:
+        tokens = sum(r.meta.usage.prompt_tokens + r.meta.usage.completion_tokens for r in reviews)
+        click.echo(f"完成 {len(reviews)} 项，失败 {failures} 项" + (f"，消耗 tokens {tokens}" if tokens else ""), err=True)
+    if failures:
+        sys.exit(EXIT_PARTIAL if reviews else EXIT_INPUT)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def public_json(r: Any) -> dict[str, Any]:
+    """The CLI's JSON contract for one review (see README)."""
+    data = r.model_dump(mode="json", exclude={"target", "indicators"})
+    data["dimensions"] = {k: v for k, v in data["dimensions"].items()}
+    return data
+
+
+def _export(reviews: list[Any], path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".docx":
+        from assistant.exporters.docx import export_review_docx
+
+        if len(reviews) > 1:
+            raise InputError("批量审核请导出为 .xlsx 汇总表", where=str(path))
+        export_review_docx(reviews[0], path)
+    elif suffix == ".xlsx":
+        from assistant.exporters.xlsx import export_batch_xlsx, export_review_xlsx
+
+        (export_review_xlsx(reviews[0], path) if len(reviews) == 1 else export_batch_xlsx(reviews, path))
+    else:
+        raise InputError("导出文件须为 .docx 或 .xlsx", where=str(path))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="markdown", show_default=True)
+@click.option("--profile", default="default", show_default=True)
+@handle_errors
+def rules(fmt: str, profile: str) -> None:
+    """列出规则目录。"""
+    from assistant.rules.catalogue import RULES
+    from assistant.rules.profiles import load_profile
+
+    prof = load_profile(profile)
+    rows = [{"id": r.id, "dimension": r.dimension, "severity": prof.severity_overrides.get(r.id, r.severity),
+             "title": r.title, "fix": r.fix, "source": r.source} for r in RULES.values() if r.id not in prof.disabled]
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    from assistant.dimensions import DIMENSIONS
+
+    click.echo(f"规则配置：{prof.name}（{prof.title}），共{len(rows)}条\n")
+    for r in rows:
+        click.echo(f"{r['id']:<6} {DIMENSIONS[r['dimension']]:<5} {r['severity']:<7} {r['title']}")
+
+
+@main.command()
+@handle_errors
+def profiles() -> None:
+    """列出可用的规则配置。"""
+    from assistant.rules.profiles import available_profiles, load_profile
+
+    for name in available_profiles():
+        p = load_profile(name)
+        click.echo(f"{name:<12} {p.title}")
+
+
+@main.group()
+def corpus() -> None:
+    """先例库：检索与导入已批复的绩效目标。"""
+
+
+@corpus.command("search")
+@click.argument("query")
+@click.option("--k", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+@handle_errors
+def corpus_search(query: str, k: int, fmt: str) -> None:
+    """按项目名称、目标或指标检索相似的已批复项目。"""
+    from assistant.corpus_store import open_index
+    from assistant.settings import load_settings
+
+    index = open_index(load_settings())
+    hits = index.search(query, k=k)
+    rows = [{"id": t.id, "project_name": t.project_name, "similarity": round(s, 4), "region": t.region,
+             "year": t.year, "amount_total_wan": t.amount_total_wan, "source_url": t.source_url} for t, s in hits]
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("没有找到相似的项目。")
+    for r in rows:
+        click.echo(f"{r['similarity']:.3f}  {r['project_name']}  （{r['region'] or '地区未注明'} {r['year'] or ''}）")
+
+
+@corpus.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="导入后的文件名（默认取源文件名）")
+@handle_errors
+def corpus_import(file: Path, name: str | None) -> None:
+    """导入本单位已批复的绩效目标（.jsonl / .json / .xlsx）作为先例。"""
+    from assistant.corpus_store import import_file
+    from assistant.settings import load_settings
+
+    result = import_file(file, load_settings(), name=name)
+    click.echo(f"已导入 {result.added} 项（跳过重复 {result.duplicates} 项）→ {result.path}")
+
+
+def _register_optional() -> None:
+    """Command groups that live in their own modules (evaluation, templates, web)."""
+    from assistant.evaluate.cli import eval_group
+
+    main.add_command(eval_group)
+    try:
+        from assistant.importers.cli import template_command
+    except ImportError:  # pragma: no cover - module optional during development
+        pass
+    else:
+        main.add_command(template_command)
+    try:
+        from assistant.web.cli import serve_command
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        main.add_command(serve_command)
+
+
+_register_optional()

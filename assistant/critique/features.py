@@ -1,0 +1,111 @@
+"""Review features for the offline scorer: rule findings and precedent evidence → numbers per dimension.
+
+The feature list is versioned (`FEATURE_VERSION`): a stored calibration is only used
+when it was fitted on the same features.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from assistant.critique.base import CritiqueInput
+from assistant.dimensions import DIMENSION_KEYS
+from assistant.rules.checks_fund import implied_totals
+
+FEATURE_VERSION = "f4"
+
+# Rules whose counts are features of their own (beyond the per-severity totals).
+KEY_RULES: dict[str, tuple[str, ...]] = {
+    "completeness": ("C-02", "C-04", "C-05", "C-07", "C-08", "C-09", "C-10", "C-16"),
+    "relevance": ("R-01", "R-02", "R-05", "R-08", "R-10", "R-04"),
+    "suitability": ("S-06", "S-12", "S-05", "S-13", "S-10", "S-03", "S-14", "S-11"),
+    "fund_fit": ("FF-01", "FF-02", "FF-04", "FF-05", "FF-06", "FF-07", "FF-09", "FF-10"),
+}
+
+
+# The scorer's inputs per dimension: few, strong features (54 rated items can't support many).
+SCORER_FEATURES: dict[str, list[str]] = {
+    "completeness": ["n_error", "n_warning", "no_output", "no_benefit", "no_satisfaction", "few_indicators",
+                     "empty_share", "no_goal", "no_labels", "rule_C-04", "rule_C-05", "rule_C-08"],
+    "relevance": ["misfit_count", "rule_R-01", "orphan_share"],
+    "suitability": ["vague_share", "hundred_share", "no_unit_share", "empty_share"],
+    "fund_fit": ["no_budget", "no_quantity", "fund_verified", "fund_conflict", "rule_FF-04", "no_cost"],
+}
+
+
+def feature_names(dim: str) -> list[str]:
+    return SCORER_FEATURES[dim]
+
+
+def _cap(x: float, hi: float = 3.0) -> float:
+    return float(min(x, hi))
+
+
+def main_quantity(indicators):  # late import: retrieve imports critique.base
+    from assistant.retrieve import main_quantity as mq
+
+    return mq(indicators)
+
+
+def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
+    """Feature dict per dimension."""
+    by_dim: dict[str, Counter[str]] = {d: Counter() for d in DIMENSION_KEYS}
+    sev: dict[str, Counter[str]] = {d: Counter() for d in DIMENSION_KEYS}
+    for f in inp.findings:
+        by_dim[f.dimension][f.rule_id] += 1
+        sev[f.dimension][f.severity] += 1
+    named = [i for i in inp.indicators if i.name.strip()]
+    n = max(1, len(named))
+    levels = {i.level1 for i in named}
+    ev = inp.evidence
+    fits = ev.indicator_fit
+    out: dict[str, dict[str, float]] = {}
+    for dim in DIMENSION_KEYS:
+        feats = {"n_error": _cap(sev[dim]["error"], 6), "n_warning": _cap(sev[dim]["warning"], 8)}
+        for r in KEY_RULES[dim]:
+            feats[f"rule_{r}"] = _cap(by_dim[dim][r])
+        out[dim] = feats
+    c04 = [f.message for f in inp.findings if f.rule_id == "C-04"]
+    out["completeness"].update(
+        no_output=float("output" not in levels and bool(named)),
+        no_benefit=float(any("效益" in m for m in c04)),
+        no_satisfaction=float(any("满意度" in m for m in c04)),
+        few_indicators=max(0.0, 6 - len(named)) / 6,
+        empty_share=sum(1 for i in inp.indicators if i.value.kind == "empty") / max(1, len(inp.indicators)),
+        no_goal=float(not inp.target.annual_goal.strip()),
+        no_labels=float(bool(named) and levels <= {"unknown"} or all(i.inferred for i in named)),
+    )
+    orphans = sum(1 for i in named if i.index < len(fits) and fits[i.index] <= 0.0)
+    out["relevance"].update(
+        orphan_share=orphans / n,
+        goal_misfit=0.0 if ev.goal_fit is None else max(0.0, 0.5 - ev.goal_fit) * 2,
+        process_share=sum(1 for i in named if i.level1 == "process") / n,
+        misfit_count=_cap(orphans + by_dim["relevance"]["R-01"] * 2 + by_dim["relevance"]["R-03"], 5),
+    )
+    out["relevance"]["rule_R-03"] = _cap(by_dim["relevance"]["R-03"])
+    quant = sum(1 for i in named if i.value.kind in {"quantitative", "deadline", "duration"})
+    out["suitability"].update(
+        vague_share=sum(1 for i in named if i.value.kind in {"vague", "qualitative", "unparseable"}) / n,
+        quant_share_gap=max(0.0, 0.7 - quant / n),
+        ceiling_share=sum(1 for i in named if "ceiling_operator" in i.value.flags) / n,
+        hundred_share=sum(1 for i in named if i.value.number == 100 and i.value.is_percent) / n,
+        no_unit_share=sum(1 for i in named if i.value.kind == "quantitative" and not i.value.unit) / n,
+        empty_share=out["completeness"]["empty_share"],
+        satisfaction_100=float(any(f.rule_id == "S-05" and "100" in f.message for f in inp.findings)),
+    )
+    cost = [i for i in named if i.level1 == "cost"]
+    budget = inp.target.amount_total_wan
+    out["fund_fit"].update(
+        no_cost=float(not cost),
+        no_budget=float(inp.target.amount_total_wan is None),
+        unit_cost_dev=0.0 if ev.unit_cost_ratio is None else min(2.0, abs(ev.unit_cost_ratio)),
+        fund_verified=float(budget is not None and budget > 0 and any(
+            0.75 <= total / budget <= 1.35 for _, q, total in implied_totals(inp.indicators) if q is not None)),
+        no_quantity=float(main_quantity(inp.indicators) is None),
+        fund_conflict=_cap(sum(by_dim["fund_fit"][r] for r in ("FF-01", "FF-02", "FF-10", "FF-05"))),
+    )
+    return out
+
+
+def vector(feats: dict[str, float], dim: str) -> list[float]:
+    return [float(feats.get(name, 0.0)) for name in feature_names(dim)]

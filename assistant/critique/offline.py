@@ -1,0 +1,152 @@
+"""The offline critic: rule findings + precedent evidence → per-dimension scores, no network.
+
+How a score is formed (documented in README "评分如何形成"):
+1. `features.extract` turns the findings and retrieval evidence into numbers per dimension
+   (error and warning counts, counts of key rules, shares such as vague values or orphan indicators).
+2. A linear scorer per dimension maps them to the raters' 1–5 scale. The shipped coefficients
+   (assistant/data/calibration.json) were fitted by `assistant eval calibrate` on reference ratings;
+   without a calibration file a transparent default applies: 5 − 0.9 × errors − 0.35 × warnings.
+3. The report stage applies the deterministic caps (report.py) and forms the overall score and grade.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from assistant.critique.base import CritiqueInput
+from assistant.critique.features import FEATURE_VERSION, extract
+from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
+from assistant.errors import ConfigError
+from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Strict, Suggestion
+from assistant.rules.catalogue import RULES
+
+CALIBRATION_PATH = Path(__file__).resolve().parent.parent / "data" / "calibration.json"
+SCORER_VERSION = "offline-1"
+
+_POSITIVE = {
+    "completeness": "表头、年度目标和产出、效益、满意度等指标要素基本齐全",
+    "relevance": "目标和指标围绕本项目内容设置",
+    "suitability": "指标值量化、明确，目标水平基本合理",
+    "fund_fit": "成本指标与资金总额基本一致，资金与产出规模相称",
+}
+
+
+class DimensionModel(Strict):
+    intercept: float
+    coef: dict[str, float]
+
+
+class Calibration(Strict):
+    feature_version: str
+    fitted_on: str = ""
+    n_items: int = 0
+    method: str = ""
+    dimensions: dict[str, DimensionModel]
+    cv: dict[str, dict[str, float]] = {}
+
+
+def default_calibration() -> Calibration:
+    dims = {}
+    for d in DIMENSION_KEYS:
+        coef = {"n_error": -0.9, "n_warning": -0.35}
+        dims[d] = DimensionModel(intercept=5.0, coef=coef)
+    return Calibration(feature_version=FEATURE_VERSION, method="default: 5 − 0.9×错误 − 0.35×警告", dimensions=dims)
+
+
+def load_calibration(path: Path | None = None) -> Calibration:
+    path = path or CALIBRATION_PATH
+    if not path.is_file():
+        return default_calibration()
+    try:
+        cal = Calibration.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"校准文件 {path} 无效：{exc}") from None
+    if cal.feature_version != FEATURE_VERSION:
+        return default_calibration()
+    return cal
+
+
+def save_calibration(cal: Calibration, path: Path | None = None) -> Path:
+    path = path or CALIBRATION_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cal.model_dump(), ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def predict_levels(feats: dict[str, dict[str, float]], cal: Calibration) -> dict[str, float]:
+    out = {}
+    for d in DIMENSION_KEYS:
+        m = cal.dimensions[d]
+        raw = m.intercept + sum(w * feats[d].get(name, 0.0) for name, w in m.coef.items())
+        out[d] = round(min(5.0, max(1.0, raw)), 2)
+    return out
+
+
+def rationale(dim: str, level: float, findings: list[Finding]) -> str:
+    mine = [f for f in findings if f.dimension == dim and f.severity != "info"]
+    head = f"{DIMENSIONS[dim]}评分{level_to_score(level)}（{level:.1f}/5）。"
+    if not mine:
+        return head + _POSITIVE[dim] + "。"
+    counts = Counter(f.rule_id for f in mine)
+    parts = []
+    for rule_id, n in counts.most_common(4):
+        title = RULES[rule_id].title
+        parts.append(f"{title}（{n}处）" if n > 1 else title)
+    errors = sum(1 for f in mine if f.severity == "error")
+    sev = f"{errors}项错误、{len(mine) - errors}项警告" if errors else f"{len(mine)}项警告"
+    return head + f"发现{sev}：" + "；".join(parts) + "。"
+
+
+def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
+    """Concrete revisions the rules can derive by themselves (value fixes)."""
+    out: list[Suggestion] = []
+    inds = {i.index: i for i in inp.indicators}
+    for f in inp.findings:
+        ind = inds.get(f.indicator_index) if f.indicator_index is not None else None
+        if ind is None:
+            continue
+        v = ind.value
+        new = None
+        if f.rule_id == "S-12":
+            new = "=100%"
+        elif f.rule_id == "S-05" and v.number is not None and v.number >= 100:
+            new = "≥90%"
+        elif f.rule_id == "S-03" and v.op and v.number is not None:
+            flip = {">=": "≤", ">": "<", "<=": "≥", "<": ">"}[v.op] if v.op in {">=", ">", "<=", "<"} else None
+            new = f"{flip}{v.number:g}{v.unit}" if flip else None
+        elif f.rule_id == "S-13":
+            new = "≥95%"
+        elif f.rule_id == "S-18" and v.number is not None:
+            new = f"≥{v.number:g}{v.unit}" if not ("成本" in ind.name) else f"≤{v.number:g}{v.unit}"
+        if new:
+            out.append(Suggestion(action="revise", indicator_index=ind.index, level1=ind.level1_label,
+                                  level2=ind.level2_label, name=ind.name, value=new, original=v.raw,
+                                  reason=f"{RULES[f.rule_id].title}：{f.suggestion}", source="rules"))
+    return out
+
+
+class OfflineCritic:
+    """Rules + precedents + a learned linear scorer. Deterministic, no network."""
+
+    name = "offline"
+
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self.calibration = calibration or load_calibration()
+
+    def critique(self, inp: CritiqueInput) -> CritiqueResult:
+        feats = extract(inp)
+        levels = predict_levels(feats, self.calibration)
+        dims = {}
+        for d in DIMENSION_KEYS:
+            evidence = sorted({f.indicator_index for f in inp.findings
+                               if f.dimension == d and f.indicator_index is not None})
+            dims[d] = DimensionScore(score=level_to_score(levels[d]), level=levels[d],
+                                     rationale=rationale(d, levels[d], inp.findings), evidence=evidence)
+        suggestions = rule_suggestions(inp) + list(inp.evidence.hints)
+        return CritiqueResult(dimensions=Dimensions(**dims), suggestions=suggestions, backend=self.name,
+                              params={"scorer": SCORER_VERSION, "calibration": self.calibration.method or "fitted",
+                                      "feature_version": self.calibration.feature_version})

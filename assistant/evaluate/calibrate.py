@@ -1,0 +1,127 @@
+"""Fit the offline scorer to a panel's ratings, with grouped cross-validation.
+
+Items that come from the same source record (an original and its defect variants) always sit
+in the same fold, so a variant's score is never predicted by a model that saw its sibling.
+Retrieval is leave-one-out: an item never retrieves its own source record.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import Field
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GroupKFold
+
+from assistant.critique.base import CritiqueInput
+from assistant.critique.features import FEATURE_VERSION, extract, feature_names, vector
+from assistant.critique.offline import Calibration, DimensionModel
+from assistant.dimensions import DIMENSION_KEYS
+from assistant.evaluate.metrics import qwk_1to5, spearman
+from assistant.models import Strict, Target
+from assistant.pipeline import Deps
+from assistant.retrieve import PrecedentIndex
+from assistant.rules.engine import run_rules
+from assistant.taxonomy import normalise
+
+ALPHA = 0.3
+
+
+class ItemFeatures(Strict):
+    item_id: str
+    group: str
+    features: dict[str, dict[str, float]]
+
+
+class CVResult(Strict):
+    folds: int
+    predictions: dict[str, dict[str, float]]  # item_id → dim → level (out-of-fold)
+    default_predictions: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+def item_features(target: Target, deps: Deps, *, exclude_ids: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    inds = normalise(target)
+    excluded = [*exclude_ids, *( [target.id] if target.id else [])]
+    evidence = deps.index.evidence(target, inds, k=deps.top_k, exclude_ids=excluded) if deps.index else None
+    from assistant.critique.base import RetrievalEvidence
+
+    ev = evidence or RetrievalEvidence()
+    findings = run_rules(target, inds, deps.profile, evidence)
+    return extract(CritiqueInput(target=target, indicators=inds, findings=findings, evidence=ev,
+                                 profile=deps.profile.name))
+
+
+def collect(items: list[Target], sources: dict[str, str], deps: Deps) -> list[ItemFeatures]:
+    """Features for each item, retrieval leave-one-out by source record."""
+    out = []
+    for t in items:
+        src = sources.get(t.id or "", "")
+        out.append(ItemFeatures(item_id=t.id or "", group=src or t.id or "",
+                                features=item_features(t, deps, exclude_ids=[src] if src else [])))
+    return out
+
+
+def _fit_dim(X: np.ndarray, y: np.ndarray, names: list[str], alpha: float = ALPHA) -> DimensionModel:
+    model = Ridge(alpha=alpha)
+    model.fit(X, y)
+    return DimensionModel(intercept=float(model.intercept_), coef={n: float(w) for n, w in zip(names, model.coef_)})
+
+
+def fit(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, alpha: float = ALPHA,
+        label: str = "") -> Calibration:
+    """Fit one linear model per dimension: features → consensus level (1–5)."""
+    dims = {}
+    for d in DIMENSION_KEYS:
+        names = feature_names(d)
+        rows = [f for f in feats if f.item_id in targets and d in targets[f.item_id]]
+        X = np.array([vector(f.features[d], d) for f in rows])
+        y = np.array([targets[f.item_id][d] for f in rows])
+        dims[d] = _fit_dim(X, y, names, alpha)
+    return Calibration(feature_version=FEATURE_VERSION, fitted_on=label or _dt.date.today().isoformat(),
+                       n_items=len(feats), method=f"ridge(alpha={alpha}) on rater consensus", dimensions=dims)
+
+
+def cross_validate(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, folds: int = 5,
+                   alpha: float = ALPHA) -> CVResult:
+    """Out-of-fold predictions (GroupKFold by source record) and the uncalibrated default's predictions."""
+    from assistant.critique.offline import default_calibration, predict_levels
+
+    usable = [f for f in feats if f.item_id in targets]
+    groups = np.array([f.group for f in usable])
+    n_splits = min(folds, len(set(groups)))
+    preds: dict[str, dict[str, float]] = {f.item_id: {} for f in usable}
+    for train_idx, test_idx in GroupKFold(n_splits=n_splits).split(usable, groups=groups):
+        cal = fit([usable[i] for i in train_idx], targets, alpha=alpha)
+        for i in test_idx:
+            preds[usable[i].item_id] = predict_levels(usable[i].features, cal)
+    default = default_calibration()
+    default_preds = {f.item_id: predict_levels(f.features, default) for f in usable}
+    result = CVResult(folds=n_splits, predictions=preds, default_predictions=default_preds)
+    for name, p in (("calibrated", preds), ("default", default_preds)):
+        for d in DIMENSION_KEYS:
+            ids = [f.item_id for f in usable]
+            a = np.array([p[i][d] for i in ids])
+            b = np.array([targets[i][d] for i in ids])
+            result.metrics[f"{name}.{d}"] = {"qwk": round(qwk_1to5(np.floor(a + 0.5), np.floor(b + 0.5)), 4),
+                                            "spearman": round(spearman(a, b), 4),
+                                            "mae": round(float(np.mean(np.abs(a - b))), 4)}
+    return result
+
+
+def consensus_targets(ratings: Sequence[object]) -> dict[str, dict[str, float]]:
+    """Mean of the raters per item and dimension (and overall)."""
+    acc: dict[str, dict[str, list[float]]] = {}
+    for r in ratings:
+        row = acc.setdefault(r.item_id, {})  # type: ignore[attr-defined]
+        for d in (*DIMENSION_KEYS, "overall"):
+            v = getattr(r, d, None)
+            if v is not None:
+                row.setdefault(d, []).append(float(v))
+    return {i: {d: float(np.mean(v)) for d, v in row.items()} for i, row in acc.items()}
+
+
+def build_eval_deps(index: PrecedentIndex, deps: Deps) -> Deps:
+    return Deps(critic=deps.critic, profile=deps.profile, index=index, top_k=deps.top_k)

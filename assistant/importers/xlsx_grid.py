@@ -1,0 +1,174 @@
+"""A sheet read once, streaming, into a sparse grid of display texts (openpyxl read-only mode).
+
+Cells keep their text as written: an int 95 stays "95", a 0.95 with a % format becomes "95%",
+dates become ISO text. Formulas are never evaluated (the cached value is read, if any).
+Vertical merge ranges are parsed from the sheet XML so the table reader can fill merged cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from defusedxml import ElementTree as SafeET
+
+from assistant.errors import InputError
+
+MAX_COLS = 64  # cells beyond column BL are ignored
+MAX_ROWS = 100_000
+MAX_CELLS = 1_000_000  # non-empty cells per sheet
+
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
+
+
+@dataclass(slots=True)
+class Cell:
+    text: str
+    num: float | None = None  # the number, when the cell held one
+
+
+@dataclass
+class Grid:
+    sheet: str
+    rows: dict[int, dict[int, Cell]] = field(default_factory=dict)  # row -> col -> cell (non-empty only)
+    vmerges: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_col, min_row, max_col, max_row
+    max_row: int = 0
+
+    def cell(self, r: int, c: int) -> Cell | None:
+        row = self.rows.get(r)
+        return row.get(c) if row else None
+
+    def row_numbers(self, lo: int, hi: int) -> list[int]:
+        """Non-empty row numbers in [lo, hi)."""
+        return [r for r in sorted(self.rows) if lo <= r < hi]
+
+
+def col_letter(c: int) -> str:
+    s = ""
+    while c:
+        c, rem = divmod(c - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+def col_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def where(sheet: str, row: int | None = None, col: int | None = None) -> str:
+    w = f"工作表「{sheet}」"
+    if row is not None:
+        w += f"第{row}行"
+    if col is not None:
+        w += f" {col_letter(col)}列"
+    return w
+
+
+def number_text(v: float | int) -> str:
+    if isinstance(v, int):
+        return str(v)
+    if v != v or v in (float("inf"), float("-inf")):
+        return str(v)
+    if v.is_integer():
+        return str(int(v))
+    try:
+        return format(Decimal(repr(v)).normalize(), "f")
+    except InvalidOperation:
+        return repr(v)
+
+
+def _percent_text(v: float, fmt: str) -> str:
+    d = (Decimal(repr(float(v))) * 100).normalize()
+    m = re.search(r"0\.(0+)%", fmt)
+    if m:  # keep the decimals the format shows, e.g. 0.00% -> 95.50%
+        d = d.quantize(Decimal(1).scaleb(-len(m.group(1))))
+    text = format(d, "f")
+    return f"{text}%"
+
+
+def cell_text(value: Any, number_format: str | None) -> tuple[str, float | None]:
+    if value is None:
+        return "", None
+    if isinstance(value, str):
+        return value.strip(), None
+    if isinstance(value, bool):
+        return ("是" if value else "否"), None
+    if isinstance(value, (int, float)):
+        fmt = number_format or ""
+        if "%" in fmt and not fmt.startswith("@"):
+            return _percent_text(float(value), fmt), float(value)
+        return number_text(value), float(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat(), None
+        return value.isoformat(timespec="seconds"), None
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat(), None
+    if isinstance(value, dt.timedelta):
+        return str(value), None
+    return str(value).strip(), None
+
+
+def read_grid(ws: Any, sheet: str, archive: zipfile.ZipFile | None, *,
+              max_rows: int = MAX_ROWS, max_cells: int = MAX_CELLS) -> Grid:
+    """Stream a read-only worksheet into a Grid (bounded: rows, columns and non-empty cells)."""
+    grid = Grid(sheet=sheet)
+    ws.reset_dimensions()  # never trust the declared <dimension>: it may claim a million rows
+    n_cells = 0
+    try:
+        for r, row in enumerate(ws.iter_rows(max_col=MAX_COLS), start=1):
+            if r > max_rows:
+                raise InputError(f"工作表行数超过 {max_rows} 行上限，请拆分后再导入", where=where(sheet, r))
+            cells: dict[int, Cell] = {}
+            for c, cell in enumerate(row, start=1):
+                value = cell.value
+                if value is None:
+                    continue
+                text, num = cell_text(value, getattr(cell, "number_format", None))
+                if text:
+                    cells[c] = Cell(text, num)
+            if cells:
+                n_cells += len(cells)
+                if n_cells > max_cells:
+                    raise InputError(f"工作表非空单元格超过 {max_cells} 个上限，请拆分后再导入",
+                                     where=where(sheet, r))
+                grid.rows[r] = cells
+                grid.max_row = r
+    except InputError:
+        raise
+    except Exception as exc:  # openpyxl raises many types on malformed XML
+        raise InputError(f"工作表内容无法解析（{type(exc).__name__}: {exc}）", where=where(sheet)) from exc
+    path = getattr(ws, "_worksheet_path", None)
+    if archive is not None and path:
+        grid.vmerges = _vertical_merges(archive, path)
+    return grid
+
+
+def _vertical_merges(archive: zipfile.ZipFile, path: str) -> list[tuple[int, int, int, int]]:
+    """Merge ranges spanning more than one row, from <mergeCells> (streamed, entity-safe parser)."""
+    out: list[tuple[int, int, int, int]] = []
+    try:
+        with archive.open(path) as src:
+            for _event, elem in SafeET.iterparse(src, events=("end",)):
+                tag = elem.tag
+                if tag == f"{_NS}mergeCell":
+                    ref = elem.get("ref", "")
+                    if ":" in ref:
+                        a, b = ref.split(":", 1)
+                        ma, mb = _REF.match(a), _REF.match(b)
+                        if ma and mb and int(mb.group(2)) > int(ma.group(2)):
+                            out.append((col_number(ma.group(1)), int(ma.group(2)),
+                                        col_number(mb.group(1)), int(mb.group(2))))
+                elif tag == f"{_NS}row":
+                    elem.clear()
+    except Exception:  # merges are a refinement; the carry-down rule still applies without them
+        return []
+    return out

@@ -1,0 +1,349 @@
+"""Prompt files (`prompts/*.md`, Chinese) → rendered chat messages, plus the injection guard.
+
+Templates use `string.Template` (`$var`), so the JSON braces in them stay literal. The prompt
+version stored with each review is `prompt_hash()`: a short sha256 over the files' content.
+Target text is only ever placed inside `<target_data>` as JSON with `<` and `>` escaped, so it
+cannot close the data block. Pure functions; no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from assistant.critique.base import CritiqueInput
+from assistant.dimensions import DIMENSIONS
+from assistant.models import Finding, Indicator, NormIndicator, Precedent, Target
+from assistant.settings import REPO_DIR
+
+PROMPTS_DIR = REPO_DIR / "prompts"
+PROMPT_FILES: tuple[str, ...] = ("review_system.md", "review_user.md", "reask.md")
+MAX_PRECEDENTS = 3
+MAX_PRECEDENT_INDICATORS = 15
+MAX_REASK_OUTPUT_CHARS = 6000
+
+LEVEL1_ZH = {
+    "output": "产出",
+    "cost": "成本",
+    "benefit": "效益",
+    "satisfaction": "满意度",
+    "process": "过程",
+    "unknown": "未识别",
+}
+LEVEL2_ZH = {
+    "quantity": "数量",
+    "quality": "质量",
+    "timeliness": "时效",
+    "econ_cost": "经济成本",
+    "social_cost": "社会成本",
+    "eco_cost": "生态环境成本",
+    "econ_benefit": "经济效益",
+    "social_benefit": "社会效益",
+    "eco_benefit": "生态效益",
+    "sustainability": "可持续影响",
+    "satisfaction": "满意度",
+    "process": "过程",
+    "unknown": "未识别",
+}
+KIND_ZH = {
+    "quantitative": "定量",
+    "deadline": "日期/期限",
+    "duration": "时长",
+    "qualitative": "定性",
+    "vague": "模糊",
+    "empty": "空值",
+    "unparseable": "无法解析",
+}
+SEVERITY_ZH = {"error": "error", "warning": "warning", "info": "info"}
+
+Message = dict[str, str]
+
+
+# ---------------------------------------------------------------- files, hash, render
+
+
+def load_prompt(name: str, prompts_dir: Path = PROMPTS_DIR) -> str:
+    return (prompts_dir / name).read_text(encoding="utf-8")
+
+
+def prompt_hash(prompts_dir: Path = PROMPTS_DIR) -> str:
+    """Version of the prompt set: sha256 over every prompt file (name + content), 12 hex digits."""
+    h = hashlib.sha256()
+    for name in PROMPT_FILES:
+        h.update(name.encode())
+        h.update(b"\0")
+        h.update(load_prompt(name, prompts_dir).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def render(template: str, **values: object) -> str:
+    """`string.Template.substitute`: a missing `$var` raises KeyError, braces stay literal."""
+    return Template(template).substitute({k: str(v) for k, v in values.items()})
+
+
+class PromptSet:
+    """The three templates, loaded once, with their hash."""
+
+    def __init__(self, prompts_dir: Path = PROMPTS_DIR) -> None:
+        self.system = load_prompt("review_system.md", prompts_dir)
+        self.user = load_prompt("review_user.md", prompts_dir)
+        self.reask = load_prompt("reask.md", prompts_dir)
+        self.hash = prompt_hash(prompts_dir)
+
+    def review_messages(self, inp: CritiqueInput) -> list[Message]:
+        n = len(inp.target.indicators)
+        user = render(
+            self.user,
+            profile=inp.profile,
+            target_json=target_data_json(inp.target),
+            indicator_lines=indicator_lines(inp.indicators),
+            findings=findings_text(inp.findings),
+            retrieval_notes=retrieval_notes(inp),
+            n_precedents=MAX_PRECEDENTS,
+            precedents_json=precedents_json(inp.evidence.precedents),
+            n_indicators=n,
+            last_index=max(n - 1, 0),
+        )
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+    def reask_messages(self, last_output: str, errors: list[str], *, n_indicators: int) -> list[Message]:
+        """Only the static system prompt, the last output and the error list: no target data again."""
+        out = (
+            last_output
+            if len(last_output) <= MAX_REASK_OUTPUT_CHARS
+            else last_output[:MAX_REASK_OUTPUT_CHARS] + "…（已截断）"
+        )
+        user = render(
+            self.reask,
+            last_output=_escape_tags(out),
+            errors="\n".join(f"- {e}" for e in errors) or "- （无）",
+            last_index=max(n_indicators - 1, 0),
+        )
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _escape_tags(text: str) -> str:
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _compact(x: Any) -> str:
+    return json.dumps(x, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _dumps(data: dict[str, Any] | list[Any]) -> str:
+    """Valid JSON, one field or list item per line (fewer tokens than indent=N), `<`/`>` escaped
+    so that target text cannot close </target_data>."""
+    lines: list[str] = []
+    if isinstance(data, list):
+        lines.append("[")
+        lines += [f" {_compact(x)}{',' if i < len(data) - 1 else ''}" for i, x in enumerate(data)]
+        lines.append("]")
+    else:
+        lines.append("{")
+        items = list(data.items())
+        for i, (k, v) in enumerate(items):
+            comma = "," if i < len(items) - 1 else ""
+            if isinstance(v, list) and v:
+                lines.append(f" {_compact(k)}: [")
+                lines += [f"  {_compact(x)}{',' if j < len(v) - 1 else ''}" for j, x in enumerate(v)]
+                lines.append(f" ]{comma}")
+            else:
+                lines.append(f" {_compact(k)}: {_compact(v)}{comma}")
+        lines.append("}")
+    return _escape_tags("\n".join(lines))
+
+
+def _indicator_dict(i: int | None, ind: Indicator) -> dict[str, Any]:
+    d: dict[str, Any] = {} if i is None else {"index": i}
+    d.update(level1=ind.level1, level2=ind.level2, name=ind.name, value=ind.value)
+    for extra in ("operator", "unit", "basis", "explanation"):
+        if getattr(ind, extra):
+            d[extra] = getattr(ind, extra)
+    return d
+
+
+def target_data_json(t: Target) -> str:
+    """The target as quoted data. Provenance fields (id, source_url, notes, sector) are left out."""
+    data: dict[str, Any] = {
+        "project_name": t.project_name,
+        "department": t.department,
+        "implementing_unit": t.implementing_unit,
+        "region": t.region,
+        "year": t.year,
+        "project_attribute": t.project_attribute,
+        "period": t.period,
+        "amount_total_wan": t.amount_total_wan,
+        "amount_fiscal_wan": t.amount_fiscal_wan,
+    }
+    if t.amount_other_wan is not None:
+        data["amount_other_wan"] = t.amount_other_wan
+    if t.prior_amount_wan is not None:
+        data["prior_amount_wan"] = t.prior_amount_wan
+    data["annual_goal"] = t.annual_goal
+    data["long_term_goal"] = t.long_term_goal
+    data["indicators"] = [_indicator_dict(i, ind) for i, ind in enumerate(t.indicators)]
+    if t.budget_lines:
+        data["budget_lines"] = [b.model_dump(exclude_defaults=True) for b in t.budget_lines]
+    if t.prior_indicators:
+        data["prior_indicators"] = [_indicator_dict(None, ind) for ind in t.prior_indicators]
+    return _dumps(data)
+
+
+def _fmt_num(x: float | None) -> str:
+    if x is None:
+        return ""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def indicator_lines(indicators: list[NormIndicator]) -> str:
+    if not indicators:
+        return "（无指标）"
+    lines = []
+    op_zh = {">=": "≥", ">": "＞", "=": "＝", "<": "＜", "<=": "≤", "range": "区间"}
+    for ni in indicators:
+        cat = f"{LEVEL1_ZH.get(ni.level1, ni.level1)}/{LEVEL2_ZH.get(ni.level2, ni.level2)}"
+        if ni.inferred:
+            cat += "（推断）"
+        v = ni.value
+        parsed = ""
+        if v.op or v.number is not None or v.unit or v.date:
+            parsed = op_zh.get(v.op or "", "") + _fmt_num(v.number)
+            if v.number_high is not None:
+                parsed += f"~{_fmt_num(v.number_high)}"
+            parsed += v.unit
+            if v.date:
+                parsed += f" 日期{v.date}"
+        marks = [*v.flags, *(f"模糊词:{w}" for w in v.vague_terms)]
+        line = f"#{ni.index} {cat} {KIND_ZH.get(v.kind, v.kind)}"
+        if parsed:
+            line += f" {parsed}"
+        if marks:
+            line += " 标记:" + ",".join(marks)
+        lines.append(_escape_tags(line))
+    return "\n".join(lines)
+
+
+def findings_text(findings: list[Finding]) -> str:
+    if not findings:
+        return "（规则引擎未发现问题）"
+    order = {"error": 0, "warning": 1, "info": 2}
+    lines = []
+    for f in sorted(findings, key=lambda f: order.get(f.severity, 3)):
+        where = ""
+        if f.indicator_index is not None:
+            where = f" 指标#{f.indicator_index}"
+        elif f.field:
+            where = f" 字段 {f.field}"
+        dim = DIMENSIONS.get(f.dimension, f.dimension)
+        fix = f" 建议：{f.suggestion}" if f.suggestion else ""
+        lines.append(f"- [{SEVERITY_ZH[f.severity]}] {f.rule_id}（{dim}）{where}：{f.message}{fix}")
+    return _escape_tags("\n".join(lines))
+
+
+def retrieval_notes(inp: CritiqueInput) -> str:
+    ev = inp.evidence
+    notes: list[str] = []
+    if ev.goal_fit is not None:
+        notes.append(f"- 年度目标与项目名称/指标的相似度：{ev.goal_fit:.2f}（0–1，越低越可能文不对题）")
+    if ev.unit_cost_ratio is not None:
+        times = 10**ev.unit_cost_ratio
+        notes.append(
+            f"- 隐含单位成本与同类案例中位数之比（log10）：{ev.unit_cost_ratio:+.2f}，约为 {times:.2g} 倍"
+            "（0 表示持平；+1 表示贵 10 倍；-1 表示便宜 10 倍）"
+        )
+    if ev.indicator_fit:
+        fits = "，".join(f"#{i}:{x:.2f}" for i, x in enumerate(ev.indicator_fit))
+        notes.append(f"- 各指标与本项目及同类指标的相似度（0–1，越低越可能与本项目无关）：{fits}")
+    return "\n".join(notes) if notes else "（无）"
+
+
+def precedents_json(precedents: list[Precedent]) -> str:
+    items = []
+    for p in precedents[:MAX_PRECEDENTS]:
+        items.append(
+            {
+                "id": p.id,
+                "project_name": p.project_name,
+                "similarity": round(p.similarity, 3),
+                "region": p.region,
+                "year": p.year,
+                "amount_total_wan": p.amount_total_wan,
+                "indicators": [
+                    {
+                        "类别": f"{LEVEL1_ZH.get(i.level1, i.level1)}/{LEVEL2_ZH.get(i.level2, i.level2)}",
+                        "name": i.name,
+                        "value": i.value,
+                    }
+                    for i in p.indicators[:MAX_PRECEDENT_INDICATORS]
+                ],
+            }
+        )
+    return _dumps(items) if items else "[]"
+
+
+# ---------------------------------------------------------------- injection guard
+
+_INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(忽略|无视|忘记|不要理会|跳过)(掉)?(以上|之前|前面|上面|上述|先前|所有|全部|此前)",
+        r"(直接|请|务必|一律|必须)(将|把)?(本项目|该项目|本表|此表|该表)?(评|打|给|判)(为|成|予|定为)?(优|满分|5分|五分|最高分|高分|通过)",
+        r"(评|打|给)(为|成)?(满分|最高分)",
+        r"你(现在|从现在起)?(是|扮演|充当)(一个|一名)?(AI|助手|模型|审核|评审|专家)",
+        r"你现在是",
+        r"(系统提示|系统指令|提示词|system\s*prompt)",
+        r"ignore\s+(all\s+)?(the\s+)?(previous|prior|above|earlier)",
+        r"disregard\s+(all\s+)?(the\s+)?(previous|prior|above|earlier|instructions)",
+        r"you\s+are\s+now",
+        r"new\s+instructions?",
+        r"</?\s*(system|assistant|user|target_data|precedents_data)\s*>",
+        r"<\|im_(start|end)\|>",
+        r"[\"“]?level[\"”]?\s*[:：]\s*5",
+    )
+)
+
+
+def _target_texts(t: Target) -> list[tuple[str, str]]:
+    out = [
+        (f, getattr(t, f))
+        for f in (
+            "project_name",
+            "department",
+            "implementing_unit",
+            "region",
+            "project_attribute",
+            "period",
+            "annual_goal",
+            "long_term_goal",
+        )
+    ]
+    for group in ("indicators", "prior_indicators"):
+        for i, ind in enumerate(getattr(t, group)):
+            for f in ("level1", "level2", "name", "value", "basis", "operator", "unit", "explanation"):
+                out.append((f"{group}[{i}].{f}", getattr(ind, f)))
+    for i, b in enumerate(t.budget_lines):
+        out += [(f"budget_lines[{i}].item", b.item), (f"budget_lines[{i}].basis", b.basis)]
+    return out
+
+
+def find_injection(target: Target) -> list[str]:
+    """Instruction-like text inside a target's fields, as "field：snippet" strings (empty when clean)."""
+    hits: list[str] = []
+    for where, text in _target_texts(target):
+        if not text:
+            continue
+        for pat in _INJECTION_PATTERNS:
+            m = pat.search(text)
+            if m:
+                start, end = max(0, m.start() - 4), min(len(text), m.end() + 8)
+                hits.append(f"{where}：{text[start:end]}")
+                break
+    return hits

@@ -1,0 +1,75 @@
+"""Text renderings of a review: Markdown for unit staff (grade first, then what to fix, row by row)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
+from assistant.models import Review
+
+_SEV_CN = {"error": "错误", "warning": "警告", "info": "提示"}
+_SEV_ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
+
+
+def _cell(text: str) -> str:
+    return (text or "").replace("|", "｜").replace("\n", " ")
+
+
+def to_markdown(review: Review) -> str:
+    t = review.target
+    lines = [f"# 绩效目标审核意见：{review.project_name}", ""]
+    lines.append(f"**审核等级：{review.grade}**（{review.score}分）— {GRADE_MEANING[review.grade]}")
+    if review.fallback_reason:
+        lines.append(f"> 注意：{review.fallback_reason}")
+    counts = defaultdict(int)
+    for f in review.findings:
+        counts[f.severity] += 1
+    lines.append(f"发现问题：错误 {counts['error']} 项，警告 {counts['warning']} 项，提示 {counts['info']} 项。")
+    lines += ["", "## 分项评分", "", "| 维度 | 得分 | 评价 |", "|---|---|---|"]
+    for d in DIMENSION_KEYS:
+        ds = review.dimensions.get(d)
+        lines.append(f"| {DIMENSIONS[d]} | {ds.score} | {_cell(ds.rationale)} |")
+    header = [f for f in review.findings if f.indicator_index is None]
+    by_row: dict[int, list] = defaultdict(list)
+    for f in review.findings:
+        if f.indicator_index is not None:
+            by_row[f.indicator_index].append(f)
+    lines += ["", "## 需要修改的地方", ""]
+    if header:
+        lines.append("### 表头、目标与整体结构")
+        for f in header:
+            lines.append(f"- {_SEV_ICON[f.severity]} [{f.rule_id}] {f.message}。**建议**：{f.suggestion}")
+        lines.append("")
+    revisions = {s.indicator_index: s for s in review.suggestions if s.action == "revise" and s.indicator_index is not None}
+    if by_row:
+        lines.append("### 逐行指标")
+        for idx in sorted(by_row):
+            ind = t.indicators[idx] if idx < len(t.indicators) else None
+            label = f"第{idx + 1}行「{ind.name if ind else ''}」：{ind.value if ind and ind.value else '（空）'}"
+            lines.append(f"- **{_cell(label)}**")
+            for f in by_row[idx]:
+                lines.append(f"  - {_SEV_ICON[f.severity]} {_SEV_CN[f.severity]} [{f.rule_id}] {f.message}。建议：{f.suggestion}")
+            if idx in revisions:
+                s = revisions[idx]
+                lines.append(f"  - ✏️ 建议改为：「{s.value}」（原为「{s.original}」）")
+        lines.append("")
+    if not review.findings:
+        lines.append("未发现需要修改的问题。")
+    adds = [s for s in review.suggestions if s.action == "add"]
+    if adds:
+        lines += ["## 建议补充的指标（参考相似的已批复项目）", "", "| 类别 | 指标 | 指标值 | 来源 |", "|---|---|---|---|"]
+        for s in adds:
+            cat = "/".join(x for x in (s.level1, s.level2) if x)
+            lines.append(f"| {_cell(cat)} | {_cell(s.name)} | {_cell(s.value)} | {_cell(s.precedent_project or '规则')} |")
+        lines.append("")
+    if review.precedents:
+        lines += ["## 相似的已批复项目", ""]
+        for p in review.precedents:
+            where = " ".join(str(x) for x in (p.region, p.year) if x)
+            amount = f"，{p.amount_total_wan:g}万元" if p.amount_total_wan is not None else ""
+            lines.append(f"- {p.project_name}（{where or '地区未注明'}{amount}；相似度{p.similarity:.2f}）{p.source_url}")
+        lines.append("")
+    meta = review.meta
+    model = f"，模型 {review.model}" if review.model else ""
+    lines.append(f"_评审方式：{review.backend}{model}；规则配置：{meta.profile}；先例库版本：{meta.corpus_version or '无'}_")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,25 @@
+"""Checks that need retrieval evidence (still pure): R-01 goal fit, R-02 orphan indicators, FF-05 unit cost."""
+
+from __future__ import annotations
+
+from assistant.critique.base import RetrievalEvidence
+from assistant.rules.base import Ctx, row
+
+ORPHAN_FIT = 0.0  # an indicator none of whose specific words appear in the project's header or goals
+GOAL_FIT = 0.2
+UNIT_COST_LOG10 = 0.9  # ≈ 8× above or below the median of approved projects with the same unit
+
+
+def run(ctx: Ctx, evidence: RetrievalEvidence) -> None:
+    fits = evidence.indicator_fit
+    named = [i for i in ctx.indicators if i.name.strip()]
+    orphans = [i for i in named if i.index < len(fits) and fits[i.index] <= ORPHAN_FIT]
+    for ind in orphans:
+        ctx.emit("R-02", f"{row(ind)}的内容在项目名称和目标中找不到对应，疑似与本项目无关", index=ind.index)
+    if evidence.goal_fit is not None and evidence.goal_fit < GOAL_FIT and ctx.target.annual_goal.strip():
+        ctx.emit("R-01", "年度目标的内容与项目名称和指标几乎没有交集，疑似不是本项目的目标", field="annual_goal")
+    r = evidence.unit_cost_ratio
+    if r is not None and abs(r) >= UNIT_COST_LOG10:
+        word = "高" if r > 0 else "低"
+        ctx.emit("FF-05", f"按主要数量指标折算的单位成本比同类已批复项目的中位数{word}约{10 ** abs(r):.0f}倍",
+                 field="amount_total_wan")

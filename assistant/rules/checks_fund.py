@@ -1,0 +1,147 @@
+"""资金匹配性 checks: cost indicators vs the budget (RULEBOOK §4.4)."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.models import NormIndicator
+from assistant.rules.base import Ctx, raw_value, row
+from assistant.rules.lexicon import BUDGET_RESTATE, COUNT_UNITS, TOTAL_COST_NAME, UNIT_COST_HINT, has_any
+from assistant.values import is_currency_unit, is_rate_unit
+
+_TO_WAN = {"元": 1e-4, "千元": 1e-1, "万元": 1.0, "万": 1.0, "百万元": 100.0, "亿元": 1e4, "亿": 1e4}
+_TIME_MULT = {"月": 12.0, "个月": 12.0, "年": 1.0, "季": 4.0, "季度": 4.0}
+
+
+def money_wan(number: float, unit: str) -> float | None:
+    """Amount in 万元 for a plain currency unit (no '/'), else None."""
+    factor = _TO_WAN.get(unit.strip())
+    return None if factor is None else number * factor
+
+
+def split_unit(unit: str) -> tuple[str, list[str]]:
+    """'元/人·月' → ('元', ['人', '月']); '万元/公里' → ('万元', ['公里'])."""
+    parts = re.split(r"[/·.]", unit)
+    return parts[0], [p for p in parts[1:] if p]
+
+
+def is_cost(ind: NormIndicator) -> bool:
+    return ind.level1 == "cost" or ("成本" in ind.name and ind.level1 != "benefit")
+
+
+def _total_cost_like(ind: NormIndicator) -> bool:
+    return not has_any(ind.name, UNIT_COST_HINT) and bool(has_any(ind.name, TOTAL_COST_NAME) or ind.level1 == "cost")
+
+
+def budget_present(ctx: Ctx) -> None:
+    if ctx.target.amount_total_wan is None:
+        ctx.emit("FF-09", "未填写资金总额，无法核对成本指标和产出规模是否与资金匹配", field="amount_total_wan")
+
+
+def cost_indicators(ctx: Ctx) -> None:
+    named = [i for i in ctx.indicators if i.name.strip()]
+    costs = [i for i in named if is_cost(i)]
+    if named and not costs:
+        ctx.emit("FF-06", "没有设置成本指标，无法判断资金使用的经济性", field="indicators")
+    budget = ctx.target.amount_total_wan
+    for ind in costs:
+        v = ind.value
+        text = ind.name + v.raw
+        restated = has_any(text, BUDGET_RESTATE)
+        if restated:
+            ctx.emit("FF-04", f"{row(ind)}（「{raw_value(ind)}」）只是复述预算，不是成本目标", index=ind.index)
+            continue
+        if v.kind != "quantitative" or v.number is None:
+            continue
+        if v.unit and not is_currency_unit(split_unit(v.unit)[0]):
+            if not (is_rate_unit(v.unit) and ("节约" in ind.name or "降低" in ind.name or "率" in ind.name)):
+                ctx.emit("FF-07", f"{row(ind)}是成本指标，单位却是「{v.unit}」", index=ind.index)
+            continue
+        amount = money_wan(v.number, v.unit)
+        if amount is None or budget is None or budget <= 0:
+            continue
+        if amount > budget * 1.001:
+            ctx.emit("FF-01", f"{row(ind)}的成本「{raw_value(ind)}」（{amount:g}万元）超过资金总额{budget:g}万元",
+                     index=ind.index)
+        elif abs(amount - budget) <= 0.005 * budget and _total_cost_like(ind):
+            ctx.emit("FF-04", f"{row(ind)}的成本「{raw_value(ind)}」等于资金总额，只是复述预算", index=ind.index)
+        elif amount < ctx.profile.cost_gap_ratio * budget and _total_cost_like(ind) and has_any(ind.name, TOTAL_COST_NAME):
+            ctx.emit("FF-10", f"{row(ind)}的总成本「{raw_value(ind)}」（{amount:g}万元）与资金总额{budget:g}万元相差过大",
+                     index=ind.index)
+
+
+_DENOM_SYNONYMS = {"生": "人", "名": "人", "人次": "人", "平米": "平方米", "㎡": "平方米"}
+
+
+def _quantity_for(indicators: list[NormIndicator], denominators: list[str]) -> NormIndicator | None:
+    denominators = [_DENOM_SYNONYMS.get(d, d) for d in denominators]
+    for ind in indicators:
+        v = ind.value
+        if ind.level1 != "output" or v.kind != "quantitative" or v.number is None or not v.unit:
+            continue
+        unit = _DENOM_SYNONYMS.get(v.unit, v.unit)
+        if unit in denominators or (unit.rstrip("次") in denominators and unit.rstrip("次")):
+            return ind
+    return None
+
+
+def implied_totals(indicators: list[NormIndicator]) -> list[tuple[NormIndicator, NormIndicator | None, float]]:
+    """(cost indicator, quantity indicator or None, implied total in 万元) for per-unit / per-period costs.
+
+    元/人 × 人数; 元/人·月 × 人数 × 12; 万元/月 × 12 (no quantity)."""
+    out = []
+    for ind in indicators:
+        v = ind.value
+        if not is_cost(ind) or v.kind != "quantitative" or v.number is None or "/" not in v.unit:
+            continue
+        head, denoms = split_unit(v.unit)
+        per_unit = money_wan(v.number, head)
+        if per_unit is None:
+            continue
+        mult = 1.0
+        counted = [d for d in denoms if d not in _TIME_MULT]
+        for d in denoms:
+            mult *= _TIME_MULT.get(d, 1.0)
+        if not counted:
+            out.append((ind, None, per_unit * mult))
+            continue
+        if not all(d in COUNT_UNITS or len(d) <= 2 for d in counted):
+            continue
+        qty = _quantity_for(indicators, counted)
+        if qty is not None and qty.value.number is not None:
+            out.append((ind, qty, per_unit * qty.value.number * mult))
+    return out
+
+
+def unit_cost_times_quantity(ctx: Ctx) -> None:
+    budget = ctx.target.amount_total_wan
+    if not budget or budget <= 0:
+        return
+    for ind, qty, implied in implied_totals(ctx.indicators):
+        ratio = implied / budget
+        if qty is None:
+            if ratio > 1.05:
+                ctx.emit("FF-01", f"{row(ind)}「{raw_value(ind)}」按全年折算约{implied:.4g}万元，超过资金总额{budget:g}万元",
+                         index=ind.index)
+            continue
+        tol = ctx.profile.fund_tolerance
+        if ratio > 1 + tol or ratio < 1 / (1 + tol) / 2:
+            ctx.emit("FF-02",
+                     f"{row(ind)}「{raw_value(ind)}」×{row(qty)}「{raw_value(qty)}」≈{implied:.4g}万元，"
+                     f"与资金总额{budget:g}万元不符（约{ratio:.2g}倍）", index=ind.index)
+
+
+def budget_growth(ctx: Ctx) -> None:
+    t = ctx.target
+    if not t.prior_amount_wan or not t.amount_total_wan or not t.prior_indicators:
+        return
+    growth = t.amount_total_wan / t.prior_amount_wan - 1
+    if growth <= ctx.profile.budget_increase_ratio:
+        return
+    prior = {p.name.strip(): p.value.strip() for p in t.prior_indicators}
+    outputs = [i for i in ctx.indicators if i.level1 == "output" and i.name.strip() in prior]
+    if outputs and all(prior[i.name.strip()] == i.value.raw.strip() for i in outputs):
+        ctx.emit("FF-11", f"资金总额较上年增加{growth:.0%}，产出指标与上年完全相同", field="amount_total_wan")
+
+
+CHECKS = [budget_present, cost_indicators, unit_cost_times_quantity, budget_growth]
