@@ -14,7 +14,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ class LLMCache:
             if str(db_path) != ":memory:":
                 self.db.enable_wal()
             if ANSWERS not in self.db.table_names():
-                self.db[ANSWERS].create(
+                self.db.table(ANSWERS).create(
                     {
                         "key": str,
                         "model": str,
@@ -80,7 +80,7 @@ class LLMCache:
                     pk="key",
                 )
             if VECTORS not in self.db.table_names():
-                self.db[VECTORS].create(
+                self.db.table(VECTORS).create(
                     {"key": str, "model": str, "dim": int, "vector": bytes, "created_at": float}, pk="key"
                 )
 
@@ -101,7 +101,7 @@ class LLMCache:
 
     def get(self, key: str) -> CachedAnswer | None:
         with self._lock:
-            rows = list(self.db[ANSWERS].rows_where("key = ?", [key], limit=1))
+            rows = list(self.db.table(ANSWERS).rows_where("key = ?", [key], limit=1))
         if not rows:
             return None
         row = rows[0]
@@ -136,12 +136,12 @@ class LLMCache:
             "created_at": time.time(),
         }
         with self._lock:
-            self.db[ANSWERS].upsert(row, pk="key")
+            self.db.table(ANSWERS).upsert(row, pk="key")
 
     def count(self) -> int:
         """Number of cached answers."""
         with self._lock:
-            return self.db[ANSWERS].count
+            return self.db.table(ANSWERS).count
 
     # ---------------------------------------------------------------- vectors
 
@@ -158,11 +158,11 @@ class LLMCache:
             for start in range(0, len(key_list), 500):
                 chunk = key_list[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for row in self.db[VECTORS].rows_where(f"key in ({marks})", chunk):
+                for row in self.db.table(VECTORS).rows_where(f"key in ({marks})", chunk):
                     found[keys[row["key"]]] = list(struct.unpack(f"<{row['dim']}f", row["vector"]))
         return found
 
-    def put_vectors(self, model: str, items: dict[str, Sequence[float]]) -> None:
+    def put_vectors(self, model: str, items: Mapping[str, Sequence[float]]) -> None:
         now = time.time()
         rows = [
             {
@@ -175,7 +175,7 @@ class LLMCache:
             for text, vec in items.items()
         ]
         with self._lock:
-            self.db[VECTORS].upsert_all(rows, pk="key")
+            self.db.table(VECTORS).upsert_all(rows, pk="key")
 
     def close(self) -> None:
         with self._lock:

@@ -81,7 +81,10 @@ def llama_url() -> Iterator[str]:
 
 
 def test_review_round_trips_through_llama_cpp(llama_url: str, tmp_path: Path) -> None:
-    from test_llm_critic import FakeFallback, make_input
+    try:
+        from test_llm_critic import FakeFallback, make_input
+    except ImportError:  # tests/ is a package
+        from tests.test_llm_critic import FakeFallback, make_input
 
     settings = load_settings(
         {},

@@ -234,6 +234,7 @@ class OpenAICritic:
         if not settings.model:
             raise ConfigError("使用 openai 后端需要设置 ASSISTANT_MODEL（模型名称）")
         self.settings = settings
+        self.model: str = settings.model
         self.fallback = fallback
         self.recheck = recheck
         self.cache = cache
@@ -329,7 +330,7 @@ class OpenAICritic:
         try:
             self.cache.put(
                 key,
-                model=self.settings.model,
+                model=self.model,
                 prompt_hash=self.prompts.hash,
                 params=self.params,
                 answer=raw,

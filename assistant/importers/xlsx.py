@@ -131,11 +131,14 @@ def _header_fields(grid: Grid, lo: int, hi: int) -> dict[str, Any]:
     default_factor: float | None = None
     title_year: int | None = None
     cands: list[_Cand] = []
+    consumed: set[tuple[int, int]] = set()  # cells already taken as some label's value
     for r in rows:
         row = grid.rows[r]
         cols = sorted(row)
         for i, c in enumerate(cols):
             text = row[c].text
+            if (r, c) in consumed:
+                continue
             if default_factor is None:
                 n = norm_label(text)
                 if note_unit_factor(text) is not None:
@@ -157,7 +160,9 @@ def _header_fields(grid: Grid, lo: int, hi: int) -> dict[str, Any]:
             if n not in HEADER_LABELS:
                 continue
             fld, prio = HEADER_LABELS[n]
-            value = _value_for(grid, r, i, cols)
+            value, at_pos = _value_for(grid, r, i, cols, fld)
+            if at_pos is not None:
+                consumed.add(at_pos)
             cand = _Cand(fld, prio, r, c, text, value)
             if fld in AMOUNT_FIELDS and annual_col is not None and r > (annual_row or 0):
                 at = row.get(annual_col)
@@ -177,26 +182,37 @@ def _annual_amount_column(grid: Grid, rows: list[int]) -> tuple[int | None, int 
     return None, None
 
 
-def _value_for(grid: Grid, r: int, i: int, cols: list[int]) -> Cell | None:
-    """The value of the label at cols[i]: the next cell to the right, or below in a row of labels."""
+def _same_field(text: str, fld: str) -> bool:
+    """「年度目标：1. …」 right of a 年度目标 label is its value, not a new label."""
+    inline = split_inline(text)
+    return inline is not None and HEADER_LABELS[inline[0]][0] == fld
+
+
+def _value_for(grid: Grid, r: int, i: int, cols: list[int], fld: str) -> tuple[Cell | None, tuple[int, int] | None]:
+    """The value of the label at cols[i] (and where it is): the next cell to the right, or below in a row of labels."""
     row = grid.rows[r]
     c = cols[i]
     if i + 1 < len(cols):
         nxt = row[cols[i + 1]]
-        if not is_label(nxt.text) and not split_inline(nxt.text):
-            return nxt
+        if (not is_label(nxt.text) and not split_inline(nxt.text)) or _same_field(nxt.text, fld):
+            return nxt, (r, cols[i + 1])
         below_ok = True
-    else:
-        below_ok = len(cols) == 1 or is_label(row[cols[i - 1]].text)
+    else:  # nothing to the right: look below only in a row made of labels
+        below_ok = all(is_label(x.text) for x in row.values())
     if not below_ok:
-        return None
+        return None, None
     for r2 in range(r + 1, min(r + 4, grid.max_row + 1)):
-        if r2 in grid.rows:
-            cell = grid.rows[r2].get(c)
-            if cell is None or is_label(cell.text) or split_inline(cell.text):
-                return None
-            return cell
-    return None
+        below = grid.rows.get(r2)
+        if not below:
+            continue
+        cell = below.get(c)
+        if cell is None or is_label(cell.text) or (split_inline(cell.text) and not _same_field(cell.text, fld)):
+            return None, None
+        left = [cc for cc in below if cc < c]
+        if left and norm_label(below[max(left)].text) in HEADER_LABELS:
+            return None, None  # the value of the label on its left, not ours
+        return cell, (r2, c)
+    return None, None
 
 
 def _choose(cands: list[_Cand], default_factor: float | None, title_year: int | None) -> dict[str, Any]:
