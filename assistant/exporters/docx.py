@@ -179,7 +179,7 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
         _row(table, [name, score, level, opinion], widths, center={0, 1, 2})
 
     _heading(doc, "四、指标审核意见（问题与修改建议列在所涉指标行旁）")
-    widths = [1.0, 1.9, 2.2, 4.0, 2.6, 2.8, 5.6, 5.6]
+    widths = [1.2, 1.9, 2.2, 3.8, 2.6, 2.8, 5.6, 5.6]
     table = _table(doc, ["序号", "一级指标", "二级指标", "三级指标", "原指标值", "建议修改值", "存在问题", "修改建议"],
                    widths)
     rows = C.indicator_rows(review)
@@ -199,7 +199,7 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
     _heading(doc, "五、项目层面问题")
     found = C.project_findings(review)
     if found:
-        widths = [1.0, 1.8, 2.4, 2.4, 9.0, 9.1]
+        widths = [1.2, 1.8, 2.4, 2.4, 9.0, 8.9]
         table = _table(doc, ["序号", "严重程度", "审核维度", "涉及栏目", "问题", "修改建议"], widths)
         for k, f in enumerate(found, start=1):
             _row(table, [k, C.SEVERITY_ZH[f.severity], DIMENSIONS.get(f.dimension, f.dimension), C.field_name(f),
@@ -211,7 +211,7 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
     _heading(doc, "六、建议增加的指标")
     adds = C.added(review)
     if adds:
-        widths = [1.0, 2.2, 2.6, 5.0, 2.8, 4.0, 8.1]
+        widths = [1.2, 2.2, 2.6, 5.0, 2.8, 4.0, 7.9]
         table = _table(doc, ["序号", "一级指标", "二级指标", "三级指标", "建议指标值", "来源", "理由"], widths)
         for k, s in enumerate(adds, start=1):
             _row(table, [k, s.level1, s.level2, s.name, s.value, C.suggestion_source(s), s.reason], widths,
@@ -221,7 +221,7 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
 
     _heading(doc, "七、参考案例（已公开的同类项目绩效目标）")
     if review.precedents:
-        widths = [1.0, 8.0, 3.0, 1.6, 1.8, 10.3]
+        widths = [1.2, 8.0, 3.0, 1.6, 1.8, 10.1]
         table = _table(doc, ["序号", "项目名称", "地区", "年度", "相似度", "来源"], widths)
         for k, p in enumerate(review.precedents, start=1):
             _row(table, [k, p.project_name, p.region, p.year or "", f"{p.similarity:.2f}", p.source_url or "（未注明）"],

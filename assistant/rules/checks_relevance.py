@@ -35,7 +35,8 @@ def categories(ctx: Ctx) -> None:
             ctx.emit("R-03", f"{row(ind)}不是满意度指标，却填在满意度指标中", index=ind.index)
     benefit = [i for i in ctx.indicators if i.level1 == "benefit" and i.name.strip()]
     if benefit and all(SATISFACTION_NAME.search(i.name) for i in benefit):
-        ctx.emit("R-08", "效益指标全部是满意度类指标，没有反映项目的实际效益", index=benefit[0].index)
+        rows = "、".join(str(i.index + 1) for i in benefit[:8])
+        ctx.emit("R-08", f"效益指标（第{rows}行）全部是满意度类指标，没有反映项目的实际效益", index=benefit[0].index)
 
 
 def inputs_and_process(ctx: Ctx) -> None:

@@ -1,0 +1,190 @@
+"""Authentication and authorisation: argon2 passwords, hashed bearer tokens, cookie sessions with
+a CSRF token, role checks as FastAPI dependencies, and a per-token / per-IP token-bucket rate limiter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import Depends, Request
+from pydantic import BaseModel
+
+from assistant.errors import AssistantError
+
+Role = Literal["unit", "reviewer", "expert", "admin"]
+ROLES: tuple[str, ...] = ("unit", "reviewer", "expert", "admin")
+ROLE_CN = {"unit": "预算单位", "reviewer": "审核人员", "expert": "评审专家", "admin": "管理员"}
+SESSION_COOKIE = "session"
+CSRF_COOKIE = "csrftoken"
+
+_hasher = PasswordHasher()
+
+
+class AuthError(AssistantError):
+    """Not logged in / bad credentials (401)."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(AssistantError):
+    """Logged in but the role may not do this (403)."""
+
+    code = "forbidden"
+
+
+class RateLimited(AssistantError):
+    code = "rate_limited"
+
+
+class User(BaseModel):
+    id: int
+    username: str
+    role: Role
+    unit: str = ""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _user(row: dict[str, Any]) -> User:
+    return User(id=row["id"], username=row["username"], role=row["role"], unit=row["unit"] or "")
+
+
+def authenticate(store: Any, username: str, password: str) -> User:
+    row = store.user_by_name(username)
+    if row is None:
+        verify_password(_DUMMY_HASH, password)  # same cost whether or not the user exists
+        raise AuthError("用户名或密码错误")
+    if not verify_password(row["password_hash"], password):
+        raise AuthError("用户名或密码错误")
+    return _user(row)
+
+
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def issue_token(store: Any, user: User, *, kind: str = "api") -> str:
+    token = new_token()
+    store.add_token(token_hash(token), user.id, kind=kind)
+    store.audit(user.username, "login" if kind == "session" else "token_issued", f"user:{user.id}", {"kind": kind})
+    return token
+
+
+# -- rate limiting ---------------------------------------------------------------------------
+class RateLimiter:
+    """Token bucket per key: `rate` requests per second sustained, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        if self.rate <= 0:
+            return True
+        t = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), t))
+            tokens = min(float(self.burst), tokens + (t - last) * self.rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, t)
+                return False
+            self._buckets[key] = (tokens - 1, t)
+            if len(self._buckets) > 50_000:  # bound memory under a flood of keys
+                self._buckets.clear()
+            return True
+
+
+def rate_key(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return "t:" + token_hash(auth[7:].strip())[:16]
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        return "s:" + token_hash(session)[:16]
+    return "ip:" + (request.client.host if request.client else "?")
+
+
+# -- dependencies ----------------------------------------------------------------------------
+def _store(request: Request) -> Any:
+    return request.app.state.store
+
+
+def api_user(request: Request) -> User:
+    """Bearer token only: the JSON API never trusts cookies, so it needs no CSRF token."""
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+        raise AuthError("需要登录：请在 Authorization 头中提供 Bearer 令牌")
+    row = _store(request).user_for_token(token_hash(auth[7:].strip()), kind="api")
+    if row is None:
+        raise AuthError("令牌无效或已撤销")
+    return _user(row)
+
+
+def session_user(request: Request) -> User | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    row = _store(request).user_for_token(token_hash(token), kind="session")
+    return _user(row) if row else None
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    def dep(user: User = Depends(api_user)) -> User:
+        if user.role not in roles:
+            raise ForbiddenError("当前角色无权执行此操作：需要" + "或".join(ROLE_CN[r] for r in roles))
+        return user
+
+    return dep
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token bound to this browser (double-submit cookie, HMAC-signed with the app secret)."""
+    raw = request.cookies.get(CSRF_COOKIE) or ""
+    if not _valid_csrf_cookie(request, raw):
+        raw = request.state.__dict__.get("new_csrf") or ""
+        if not raw:
+            nonce = secrets.token_urlsafe(16)
+            raw = nonce + "." + _sign(request, nonce)
+            request.state.new_csrf = raw
+    return raw
+
+
+def _sign(request: Request, nonce: str) -> str:
+    secret = request.app.state.secret.encode()
+    return hmac.new(secret, nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _valid_csrf_cookie(request: Request, raw: str) -> bool:
+    nonce, _, sig = raw.partition(".")
+    return bool(nonce) and hmac.compare_digest(sig, _sign(request, nonce))
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE) or ""
+    if not submitted or not cookie or not _valid_csrf_cookie(request, cookie) \
+            or not hmac.compare_digest(submitted, cookie):
+        raise ForbiddenError("表单已过期或来源不可信（CSRF 校验失败），请刷新页面后重试")
