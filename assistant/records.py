@@ -54,7 +54,9 @@ def parse_target(data: Any, *, where: str, require: bool = True) -> Target:
     if require:
         missing = [k for k in ("project_name", "indicators") if k not in data]
         if missing:
-            raise InputError("缺少字段 " + "、".join(f"{k}（{_FIELD_CN[k]}）" for k in missing), where=where)
+            unknown = [k for k in data if k not in Target.model_fields]
+            hint = f"；另有未知字段 {'、'.join(map(str, unknown[:5]))}（拼写错误？）" if unknown else ""
+            raise InputError("缺少字段 " + "、".join(f"{k}（{_FIELD_CN[k]}）" for k in missing) + hint, where=where)
     try:
         target = Target.model_validate(data)
     except ValidationError as exc:

@@ -17,8 +17,8 @@ from assistant.exporters.docx import export_review_docx
 from assistant.exporters.safe import safe_text
 from assistant.exporters.xlsx import BATCH_HEADS, export_batch_xlsx, export_review_xlsx
 from assistant.models import (
-    DimensionScore,
     Dimensions,
+    DimensionScore,
     Finding,
     Precedent,
     PrecedentIndicator,

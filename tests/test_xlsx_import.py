@@ -423,7 +423,8 @@ def test_indicator_header_without_value_column_names_row(tmp_path: Path) -> None
     wb.save(path)
     with pytest.raises(InputError) as err:
         read_targets(path)
-    assert "指标值" in err.value.message and err.value.where == "工作表「Sheet」第4行"
+    assert "指标值" in err.value.message and "三级指标（C列）" in err.value.message
+    assert err.value.where == "工作表「Sheet」第4行"
 
 
 @pytest.mark.parametrize(("data", "needle"), [
@@ -450,11 +451,11 @@ def test_zip_that_is_not_a_workbook(tmp_path: Path) -> None:
 
 def test_zip_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
     path = small_workbook(tmp_path, "bomb.xlsx")
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("xl/media/padding.bin", "w") as fh:  # 64 MB of zeros, ~64 KB compressed
-            chunk = b"\0" * (1 << 20)
-            for _ in range(64):
-                fh.write(chunk)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("xl/media/padding.bin", "w") as fh:  # 64 MB of zeros, ~64 KB compressed
+        chunk = b"\0" * (1 << 20)
+        for _ in range(64):
+            fh.write(chunk)
     assert path.stat().st_size < 1_000_000
     with pytest.raises(InputError, match="压缩炸弹"):
         read_targets(path)
@@ -514,3 +515,12 @@ def test_ten_thousand_indicator_rows(tmp_path: Path) -> None:
     assert len(got.indicators) == 10_000
     assert got.indicators[-1] == Indicator(level1="产出指标", level2="数量指标", name="指标9999", operator="≥",
                                            value="9999", unit="个", basis="计划标准")
+
+
+def test_real_workbook_with_another_extension_is_read(tmp_path: Path) -> None:
+    """A genuine .xlsx saved under a .xls name is read by content, not refused by its name."""
+    path = small_workbook(tmp_path)
+    renamed = tmp_path / "申报表.xls"
+    renamed.write_bytes(path.read_bytes())
+    [got] = read_targets(renamed)
+    assert got.project_name == RECORDS[3].project_name

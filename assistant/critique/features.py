@@ -12,7 +12,7 @@ from assistant.critique.base import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS
 from assistant.rules.checks_fund import implied_totals
 
-FEATURE_VERSION = "f4"
+FEATURE_VERSION = "f6"
 
 # Rules whose counts are features of their own (beyond the per-severity totals).
 KEY_RULES: dict[str, tuple[str, ...]] = {
@@ -24,12 +24,14 @@ KEY_RULES: dict[str, tuple[str, ...]] = {
 
 
 # The scorer's inputs per dimension: few, strong features (54 rated items can't support many).
+# Every feature measures a problem (0 = none), so a draft without problems scores 5.
 SCORER_FEATURES: dict[str, list[str]] = {
     "completeness": ["n_error", "n_warning", "no_output", "no_benefit", "no_satisfaction", "few_indicators",
                      "empty_share", "no_goal", "no_labels", "rule_C-04", "rule_C-05", "rule_C-08"],
-    "relevance": ["misfit_count", "rule_R-01", "orphan_share"],
-    "suitability": ["vague_share", "hundred_share", "no_unit_share", "empty_share"],
-    "fund_fit": ["no_budget", "no_quantity", "fund_verified", "fund_conflict", "rule_FF-04", "no_cost"],
+    "relevance": ["misfit_count", "rule_R-01", "orphan_share", "n_warning"],
+    "suitability": ["vague_share", "hundred_share", "no_unit_share", "empty_share", "n_error", "n_warning"],
+    "fund_fit": ["no_budget", "no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost",
+                 "n_error", "n_warning"],
 }
 
 
@@ -99,8 +101,8 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         no_cost=float(not cost),
         no_budget=float(inp.target.amount_total_wan is None),
         unit_cost_dev=0.0 if ev.unit_cost_ratio is None else min(2.0, abs(ev.unit_cost_ratio)),
-        fund_verified=float(budget is not None and budget > 0 and any(
-            0.75 <= total / budget <= 1.35 for _, q, total in implied_totals(inp.indicators) if q is not None)),
+        fund_unverified=float(not (budget is not None and budget > 0 and any(
+            0.75 <= total / budget <= 1.35 for _, q, total in implied_totals(inp.indicators) if q is not None))),
         no_quantity=float(main_quantity(inp.indicators) is None),
         fund_conflict=_cap(sum(by_dim["fund_fit"][r] for r in ("FF-01", "FF-02", "FF-10", "FF-05"))),
     )

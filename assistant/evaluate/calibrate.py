@@ -26,7 +26,7 @@ from assistant.retrieve import PrecedentIndex
 from assistant.rules.engine import run_rules
 from assistant.taxonomy import normalise
 
-ALPHA = 0.3
+ALPHA = 0.1
 
 
 class ItemFeatures(Strict):
@@ -65,9 +65,11 @@ def collect(items: list[Target], sources: dict[str, str], deps: Deps) -> list[It
 
 
 def _fit_dim(X: np.ndarray, y: np.ndarray, names: list[str], alpha: float = ALPHA) -> DimensionModel:
-    model = Ridge(alpha=alpha)
-    model.fit(X, y)
-    return DimensionModel(intercept=float(model.intercept_), coef={n: float(w) for n, w in zip(names, model.coef_)})
+    """Deficit model: level = base − Σ wᵢ·problemᵢ with wᵢ ≥ 0, so every problem can only lower a score
+    (monotone, explainable), and a draft without detected problems scores 5."""
+    model = Ridge(alpha=alpha, fit_intercept=False, positive=True)
+    model.fit(X, 5.0 - y)
+    return DimensionModel(intercept=5.0, coef={n: -float(w) for n, w in zip(names, model.coef_)})
 
 
 def fit(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, alpha: float = ALPHA,

@@ -72,3 +72,193 @@ def calibrate(items: Path, ratings: Path, sources: Path, folds: int, out: Path |
             click.echo(f"{d:<14}{before['qwk']:>10.3f}{after['qwk']:>10.3f}{after['spearman']:>16.3f}")
 
     run()
+
+
+# --------------------------------------------------------------------------- eval run / rescore / runs
+
+
+def _emit(text: str, out: Path | None, label: str) -> None:
+    if out is None:
+        click.echo(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    click.echo(f"{label}：{out}", err=True)
+
+
+def _store():
+    from assistant.evaluate.store import EvalStore
+    from assistant.settings import load_settings
+
+    return EvalStore.from_settings(load_settings())
+
+
+@eval_group.command("run")
+@click.argument("items", required=False, type=click.Path(path_type=Path), default=EVALS / "items.jsonl")
+@click.argument("ratings", required=False, type=click.Path(path_type=Path), default=EVALS / "ratings.jsonl")
+@click.option("--sources", type=click.Path(path_type=Path), default=EVALS / "item_sources.jsonl", show_default=True,
+              help="item → source record (leave-one-out retrieval, cross-fit groups)")
+@click.option("--backend", type=click.Choice(["offline", "openai"]), default="offline", show_default=True)
+@click.option("--epochs", default=1, show_default=True, type=click.IntRange(1, 20), help="重复运行次数（稳定性）")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
+@click.option("--no-crossfit", is_flag=True, help="不交叉拟合，直接评估给定校准（如独立测试集）")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None,
+              help="与 --no-crossfit 一起：要评估的校准文件（默认内置）")
+@click.option("--profile", default=None, help="规则配置")
+@click.option("--corpus", type=click.Path(path_type=Path), default=None, help="先例库 JSONL")
+@click.option("--n-boot", default=2000, show_default=True, type=click.IntRange(0, 100000), help="bootstrap 次数")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="报告文件（默认输出到终端）")
+@click.option("--figures", "figures_dir", type=click.Path(path_type=Path), default=None, help="另存图表 PNG 的目录")
+@click.option("--no-store", is_flag=True, help="不把本次运行存入数据库")
+def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int, folds: int, no_crossfit: bool,
+            calibration: Path | None, profile: str | None, corpus: Path | None, n_boot: int, seed: int, fmt: str,
+            out: Path | None, figures_dir: Path | None, no_store: bool) -> None:
+    """用产品同一个 review() 审核已评分项目，报告与参考评分的一致性（默认交叉拟合、留一检索）。"""
+
+    @_handle
+    def run() -> None:
+        import sys
+
+        from assistant.errors import InputError
+        from assistant.evaluate.report import render, save_figures
+        from assistant.evaluate.runner import run_eval, save_run
+        from assistant.settings import load_settings
+
+        if calibration is not None and not no_crossfit:
+            raise InputError("--calibration 需与 --no-crossfit 一起使用（交叉拟合会为每折重新拟合）")
+        settings = load_settings()
+        with click.progressbar(length=1, label="评估中", file=sys.stderr, show_pos=True) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(1)
+
+            result = run_eval(items, ratings, sources if sources and sources.is_file() else None,
+                              settings=settings, backend=backend, epochs=epochs, folds=folds,
+                              crossfit=not no_crossfit, calibration_path=calibration, n_boot=n_boot, seed=seed,
+                              corpus=corpus, profile=profile, progress=progress)
+        if not no_store:
+            store = _store()
+            try:
+                save_run(result, store)
+            finally:
+                store.close()
+            click.echo(f"已保存评估运行 #{result.id}（{store.path}）", err=True)
+        if figures_dir is not None:
+            for p in save_figures(result, figures_dir):
+                click.echo(f"图表：{p}", err=True)
+        _emit(render(result, fmt), out, "报告")
+
+    run()
+
+
+@eval_group.command("rescore")
+@click.argument("run_id", type=int)
+@click.option("--ratings", type=click.Path(path_type=Path), default=None, help="改用此评分文件（默认运行时保存的评分）")
+@click.option("--n-boot", default=None, type=click.IntRange(0, 100000), help="默认沿用该运行的设置")
+@click.option("--save", is_flag=True, help="把重新计算的指标写回该运行")
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None)
+def rescore_cmd(run_id: int, ratings: Path | None, n_boot: int | None, save: bool, fmt: str, out: Path | None) -> None:
+    """由已保存的预测重新计算指标（不调用任何后端）。"""
+
+    @_handle
+    def run() -> None:
+        from assistant.evaluate.report import render
+        from assistant.evaluate.runner import rescore
+
+        store = _store()
+        try:
+            result = rescore(store, run_id, ratings=ratings, n_boot=n_boot)
+            if save:
+                store.update_metrics(run_id, result.metrics)
+        finally:
+            store.close()
+        _emit(render(result, fmt), out, "报告")
+
+    run()
+
+
+@eval_group.command("runs")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+def runs_cmd(fmt: str) -> None:
+    """列出已保存的评估运行。"""
+
+    @_handle
+    def run() -> None:
+        store = _store()
+        try:
+            rows = store.list_runs()
+        finally:
+            store.close()
+        summary = []
+        for r in rows:
+            dims = r["metrics"].get("agreement", {}).get("dimensions", {})
+            summary.append({
+                "id": r["id"], "created": r["created"], "backend": r["backend"], "model": r["model"],
+                "prompt_hash": r["prompt_hash"], "corpus_version": r["corpus_version"],
+                "items": r["config"].get("items"), "epochs": r["config"].get("epochs"),
+                "crossfit": r["config"].get("crossfit"), "n_predictions": r["n_predictions"],
+                "qwk": {k: (v.get("qwk") if v.get("qwk") is None else round(v["qwk"], 3)) for k, v in dims.items()},
+            })
+        if fmt == "json":
+            click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+            return
+        if not summary:
+            click.echo("尚无评估运行（assistant eval run）")
+            return
+        for s in summary:
+            q = " ".join(f"{k}={'—' if v is None else f'{v:.2f}'}" for k, v in s["qwk"].items())
+            click.echo(f"#{s['id']:<4} {s['created']}  {s['backend']}/{s['model'] or '—'}  "
+                       f"{'crossfit' if s['crossfit'] else 'as-is'}  epochs={s['epochs']}  "
+                       f"n={s['n_predictions']}  corpus={s['corpus_version']}  {q}")
+
+    run()
+
+
+# --------------------------------------------------------------------------- eval defects
+
+
+@eval_group.command("defects")
+@click.option("--corpus", type=click.Path(path_type=Path), default=None, help="已批复记录 JSONL（默认内置先例库）")
+@click.option("--defect", "names", multiple=True, help="只运行这些缺陷类型（可重复）")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--backend", type=click.Choice(["offline", "openai"]), default="offline", show_default=True)
+@click.option("--items", type=click.Path(path_type=Path), default=EVALS / "items.jsonl", show_default=True,
+              help="交叉拟合所用评分项目")
+@click.option("--ratings", type=click.Path(path_type=Path), default=EVALS / "ratings.jsonl", show_default=True)
+@click.option("--sources", type=click.Path(path_type=Path), default=EVALS / "item_sources.jsonl", show_default=True)
+@click.option("--no-crossfit", is_flag=True, help="直接用给定校准（默认内置），不留源拟合")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None)
+@click.option("--profile", default=None)
+@click.option("--list", "list_only", is_flag=True, help="只列出缺陷目录")
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="markdown", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None)
+def defects_cmd(corpus: Path | None, names: tuple[str, ...], seed: int, backend: str, items: Path, ratings: Path,
+                sources: Path, no_crossfit: bool, calibration: Path | None, profile: str | None, list_only: bool,
+                fmt: str, out: Path | None) -> None:
+    """缺陷检出基准：向已批复记录注入单一已知缺陷，报告各类缺陷的检出率与原件误报率。"""
+
+    @_handle
+    def run() -> None:
+        from assistant.evaluate.defects import CATALOGUE, run_defects, to_markdown, to_text
+        from assistant.settings import load_settings
+
+        if list_only:
+            for d in CATALOGUE:
+                click.echo(f"{d.name:<20}{d.dimension:<14}{d.description}")
+            return
+        rep = run_defects(settings=load_settings(), corpus=corpus, seed=seed, names=list(names) or None,
+                          backend=backend, crossfit=not no_crossfit and calibration is None,
+                          calibration_path=calibration, eval_items=items, eval_ratings=ratings,
+                          eval_sources=sources, profile=profile)
+        if fmt == "json":
+            text = rep.model_dump_json(indent=1)
+        elif fmt == "text":
+            text = to_text(rep)
+        else:
+            text = to_markdown(rep)
+        _emit(text, out, "报告")
+
+    run()

@@ -101,8 +101,7 @@ def indicator_rows(review: Review) -> list[IndicatorRow]:
             continue
         row = rows[f.indicator_index]
         row.issues.append(finding_line(f))
-        if f.suggestion and f.suggestion not in row.fixes:
-            row.fixes.append(f.suggestion)
+        _add_fix(row, f.suggestion)
         if not row.worst or SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[row.worst]:
             row.worst = f.severity
     for s in review.suggestions:
@@ -111,13 +110,32 @@ def indicator_rows(review: Review) -> list[IndicatorRow]:
         row = rows[s.indicator_index]
         if s.action == "remove":
             row.remove = True
-            row.fixes.append(f"建议删除：{s.reason}")
+            _add_fix(row, f"建议删除：{s.reason}")
         elif s.action == "revise":
             row.revised_value = s.value or row.revised_value
             if s.name and s.name != row.name:
                 row.revised_name = s.name
-            row.fixes.append(f"{s.reason}{_source_note(s)}")
+            _add_fix(row, f"{s.reason}{_source_note(s)}")
     return rows
+
+
+def _add_fix(row: IndicatorRow, text: str) -> None:
+    """Add a fix unless it repeats one already listed (rules and suggestions often say the same)."""
+    key = _squash(text)
+    if not key:
+        return
+    for k, old in enumerate(row.fixes):
+        o = _squash(old)
+        if key in o:
+            return
+        if o in key:
+            row.fixes[k] = text
+            return
+    row.fixes.append(text)
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
 
 
 def project_findings(review: Review) -> list[Finding]:

@@ -88,7 +88,11 @@ def _table(doc: DocxDocument, heads: list[str], widths_cm: list[float]) -> Table
 
 def _row(table: Table, values: list[object], widths_cm: list[float], *, center: set[int] | None = None,
          fills: dict[int, str] | None = None) -> None:
-    cells = table.add_row().cells
+    row = table.add_row()
+    cant_split = OxmlElement("w:cantSplit")  # keep a row on one page
+    cant_split.set(qn("w:val"), "true")
+    row._tr.get_or_add_trPr().append(cant_split)
+    cells = row.cells
     for k, (v, w) in enumerate(zip(values, widths_cm)):
         cells[k].width = Cm(w)
         _write(cells[k], v, center=k in (center or set()), fill=(fills or {}).get(k))
@@ -143,10 +147,13 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
 
     _heading(doc, "一、项目基本信息")
     pairs = C.header_rows(review)
-    widths = [3.6, 9.25, 3.6, 9.25]
+    widths = [4.2, 8.65, 4.2, 8.65]
     table = doc.add_table(rows=0, cols=4)
     table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
+    for k, w in enumerate(widths):
+        table.columns[k].width = Cm(w)
     for k in range(0, len(pairs), 2):
         cells = table.add_row().cells
         _write(cells[0], pairs[k][0], bold=True, fill=_LABEL_FILL)
@@ -179,7 +186,7 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
         _row(table, [name, score, level, opinion], widths, center={0, 1, 2})
 
     _heading(doc, "四、指标审核意见（问题与修改建议列在所涉指标行旁）")
-    widths = [1.2, 1.9, 2.2, 3.8, 2.6, 2.8, 5.6, 5.6]
+    widths = [1.2, 1.9, 2.2, 3.8, 2.4, 2.4, 5.9, 5.9]
     table = _table(doc, ["序号", "一级指标", "二级指标", "三级指标", "原指标值", "建议修改值", "存在问题", "修改建议"],
                    widths)
     rows = C.indicator_rows(review)

@@ -68,10 +68,10 @@ def _height(ws: Worksheet, r: int, texts: list[tuple[str, float]]) -> None:
     """Rough row height for wrapped text: (text, column width in characters)."""
     lines = 1
     for text, width in texts:
-        per_line = max(1.0, width / 2.0)  # CJK characters are about two width units
+        per_line = max(1.0, width / 1.7)  # a CJK character is a little under two width units
         n = sum(max(1, int(len(part) / per_line + 0.999)) for part in str(text).split("\n"))
         lines = max(lines, n)
-    ws.row_dimensions[r].height = min(409, 15 * lines + 4)
+    ws.row_dimensions[r].height = min(409, 14.5 * lines + 4)
 
 
 def _review_sheet(ws: Worksheet, review: Review, generated_at: dt.datetime | None) -> None:
@@ -86,10 +86,10 @@ def _review_sheet(ws: Worksheet, review: Review, generated_at: dt.datetime | Non
     for k in range(0, len(pairs), 2):
         (l1, v1), rest = pairs[k], pairs[k + 1:k + 2]
         _put(ws, r, 1, l1, c2=3, bold=True, fill=_LABEL_FILL)
-        _put(ws, r, 4, v1, c2=5 if rest else _LAST)
+        _put(ws, r, 4, v1 or "未填写", c2=5 if rest else _LAST)
         if rest:
             _put(ws, r, 6, rest[0][0], c2=7, bold=True, fill=_LABEL_FILL)
-            _put(ws, r, 8, rest[0][1], c2=_LAST)
+            _put(ws, r, 8, rest[0][1] or "未填写", c2=_LAST)
         r += 1
     for label, text in (("年度目标", review.target.annual_goal), ("实施期目标", review.target.long_term_goal)):
         _put(ws, r, 1, label, c2=3, bold=True, fill=_LABEL_FILL)
@@ -140,6 +140,11 @@ def _review_sheet(ws: Worksheet, review: Review, generated_at: dt.datetime | Non
     r = _project_level(ws, r, review)
     r = _footer(ws, r, review, generated_at)
     ws.freeze_panes = "A2"
+    _landscape(ws)
+
+
+def _landscape(ws: Worksheet) -> None:
+    """Print on A4 landscape, all columns on one page width."""
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -226,6 +231,7 @@ def _issues_sheet(ws: Worksheet, review: Review) -> None:
             _put(ws, k + 1, c, v, fill=SEVERITY_FILL[f.severity] if c == 2 else None, center=c in (1, 2, 5))
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(heads))}{max(1, len(review.findings)) + 1}"
+    _landscape(ws)
 
 
 def export_review_xlsx(review: Review, path: Path | str, *, generated_at: dt.datetime | None = None) -> Path:
@@ -271,6 +277,8 @@ def export_batch_xlsx(reviews: list[Review], path: Path | str, *, generated_at: 
     last_col = get_column_letter(len(BATCH_HEADS))
     ws.auto_filter.ref = f"A1:{last_col}{len(reviews) + 1}"
     ws.freeze_panes = "C2"
+    _landscape(ws)
+    ws.print_title_rows = "1:1"
     note_row = len(reviews) + 3
     when = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
     _put(ws, note_row, 1, f"共 {len(reviews)} 个项目；生成时间：{when}；点击表头的筛选按钮可按等级、得分排序和筛选。",

@@ -60,11 +60,11 @@ def read_targets(path: Path, *, sheet: str | None = None, max_bytes: int = MAX_F
 
     path = Path(path)
     check_workbook_file(path, max_bytes=max_bytes)
+    fh = path.open("rb")  # a file object: openpyxl then ignores the name's extension (.xls named .xlsx…)
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    except InputError:
-        raise
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=True, keep_links=False)
     except Exception as exc:
+        fh.close()
         raise InputError(f"不是有效的 xlsx 文件，无法打开（{type(exc).__name__}: {exc}）",
                          where=f"文件「{path.name}」") from exc
     try:
@@ -91,10 +91,11 @@ def read_targets(path: Path, *, sheet: str | None = None, max_bytes: int = MAX_F
         return targets
     finally:
         wb.close()
+        fh.close()
 
 
 def _read_sheet(grid: Grid) -> list[Target]:
-    starts = [r for r in sorted(grid.rows) if _has_project_label(grid.rows[r])]
+    starts = [r for r in grid.row_numbers(1, grid.max_row + 1) if _has_project_label(grid.rows[r])]
     targets: list[Target] = []
     region_lo = 1
     for i, start in enumerate(starts):
@@ -114,6 +115,8 @@ def _read_sheet(grid: Grid) -> list[Target]:
 
 def _has_project_label(row: dict[int, Cell]) -> bool:
     for cell in row.values():
+        if "项目" not in cell.text:
+            continue
         n = norm_label(cell.text)
         if HEADER_LABELS.get(n, ("", 0))[0] == _PROJECT:
             return True
@@ -272,14 +275,15 @@ def _find_indicator_header(grid: Grid, lo: int, hi: int) -> tuple[int, int, dict
             cols = {f: c for f, (c, _p) in found.items()}
             prios = {f: p for f, (_c, p) in found.items()}
             first_data = r + 1
-            nxt = next((x for x in sorted(grid.rows) if x > r), None)
+            nxt = grid.next_row(r)
             if nxt is not None and nxt < hi and all(is_label(c.text) for c in grid.rows[nxt].values()):
                 for f, (c, p) in _indicator_labels(grid.rows[nxt]).items():  # a two-row header
                     if f not in prios or p <= prios[f]:
                         cols[f], prios[f] = c, p
                 first_data = nxt + 1
             if "value" not in cols:
-                seen = "、".join(norm_label(grid.rows[r][c].text) for c in sorted(cols.values()))
+                seen = "、".join(f"{norm_label(grid.rows[r][c].text)}（{col_letter(c)}列）"
+                                for c in sorted(cols.values()) if c in grid.rows[r])
                 raise InputError(f"指标表表头缺少「指标值」列（已识别：{seen}）", where=where(grid.sheet, r))
             return r, first_data, cols
     return None
@@ -302,7 +306,7 @@ def _read_table(grid: Grid, first: int, hi: int, cols: dict[str, int]) -> tuple[
     for r in grid.row_numbers(first, hi):
         row = grid.rows[r]
         lead = row[min(row)].text
-        if is_stop(lead) or (len(row) == 1 and is_title(lead)) or _has_project_label(row):
+        if is_stop(lead) or (len(row) == 1 and is_title(lead)):
             return indicators, r
         if all(is_label(c.text) for c in row.values()) and "name" in _indicator_labels(row):
             continue  # a repeated header (table continued on a new page)
@@ -356,8 +360,3 @@ def _build_target(fields: dict[str, Any], indicators: list[Indicator]) -> Target
         indicators=indicators,
         notes=fields.get("notes", ""),
     )
-
-
-def describe_columns(cols: dict[str, int]) -> str:
-    """For messages: 「name→C列, value→D列」."""
-    return "，".join(f"{f}→{col_letter(c)}列" for f, c in sorted(cols.items(), key=lambda kv: kv[1]))

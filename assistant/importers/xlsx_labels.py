@@ -7,6 +7,7 @@ parenthesised remarks are removed, so 「其中：财政拨款（万元）」 ma
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # field -> (label, priority); a lower priority wins when several labels fill the same field
 _HEADER: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -54,7 +55,7 @@ _HEADER: dict[str, tuple[tuple[str, ...], ...]] = {
 GROUP_LABELS = frozenset({
     "资金情况", "项目资金情况", "资金来源", "资金构成", "其中", "绩效指标", "年度绩效指标", "绩效目标表",
     "指标", "金额", "资金", "项目基本情况", "基本信息", "合计", "小计", "目标", "本年度", "中期",
-    "实施期资金", "全年", "项目资金情况", "资金总额及来源",
+    "实施期资金", "全年", "资金总额及来源",
 })
 
 _INDICATOR: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -103,8 +104,11 @@ UNIT_NOTE = re.compile(r"(?:金额|资金|计量)?单位\s*[:：]\s*(亿元|万�
 _TO_WAN = {"亿元": 10000.0, "万元": 1.0, "千元": 0.1, "元": 0.0001}
 
 
+@lru_cache(maxsize=8192)
 def norm_label(text: str) -> str:
     """「其中：财政拨款（万元）：」 -> 「财政拨款」."""
+    if len(text) > 60:  # labels are short; long texts are values
+        return text
     t = _SPACE.sub("", text)
     t = _PAREN.sub("", t)
     t = t.strip(":：;；,，、.。")
@@ -146,11 +150,7 @@ def is_stop(text: str) -> bool:
     n = norm_label(text)
     if n in STOP_LABELS:
         return True
-    for sep in ("：", ":"):
-        if sep in text:
-            if norm_label(text.partition(sep)[0]) in STOP_LABELS:
-                return True
-    return False
+    return any(sep in text and norm_label(text.partition(sep)[0]) in STOP_LABELS for sep in ("：", ":"))
 
 
 _TITLE = re.compile(r"绩效目标.{0,12}表|绩效指标.{0,6}表|目标申报表")

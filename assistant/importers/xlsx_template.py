@@ -22,9 +22,9 @@ TAXONOMY: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 ROWS_PER_GROUP = 3
 
 _COLUMNS: dict[str, tuple[tuple[str, float], ...]] = {
-    "88": (("一级指标", 12), ("二级指标", 16), ("三级指标", 30), ("指标值（含计算符号和计量单位）", 20),
+    "88": (("一级指标", 13), ("二级指标", 16), ("三级指标", 30), ("指标值（含计算符号和计量单位）", 20),
            ("指标值设定依据", 18), ("指标解释", 30)),
-    "101": (("一级指标", 12), ("二级指标", 16), ("三级指标", 28), ("计算符号", 9), ("指标值", 12),
+    "101": (("一级指标", 13), ("二级指标", 16), ("三级指标", 28), ("计算符号", 9), ("指标值", 12),
             ("计量单位", 10), ("指标值设定依据", 16), ("指标解释", 28)),
 }
 
@@ -33,7 +33,7 @@ _NOTES = {
         "填写说明：\n"
         "1. 金额单位为万元；年度资金总额 = 财政拨款 + 其他资金。\n"
         "2. 年度目标应写明本年度计划完成的产出和达到的效果，不要照抄实施期目标。\n"
-        "3. 指标值请连同计算符号和计量单位一并填写，如「≥95%」「10辆」「≤2025年12月31日前」，"
+        "3. 指标值请连同计算符号和计量单位一并填写，如「≥95%」「10辆」「2025年12月31日前」，"
         "避免「有所提高」「显著提升」等模糊表述。\n"
         "4. 指标值设定依据填写计划标准、历史标准、行业标准、预算支出标准或其他标准。\n"
         "5. 每个二级指标预留3行，不够时在该二级指标范围内插入行；不适用的行留空即可。\n"
@@ -96,8 +96,8 @@ def write_template(path: Path, *, style: Literal["88", "101"]) -> None:
     ws.cell(row=1, column=1).alignment = Alignment(horizontal="center", vertical="center")
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last)
     ws.row_dimensions[1].height = 30
-    ws.cell(row=2, column=1, value="预算年度").font = bold
-    ws.cell(row=2, column=2).font = normal
+    put(2, 1, "预算年度", label=True)
+    put(2, 2, None)
     ws.cell(row=2, column=last, value="金额单位：万元").alignment = Alignment(horizontal="right")
     put(3, 1, "项目名称", label=True)
     put(3, 2, None, c2=last)
@@ -106,7 +106,7 @@ def write_template(path: Path, *, style: Literal["88", "101"]) -> None:
         put(r, 2, None, c2=half)
         put(r, half + 1, b, label=True)
         put(r, half + 2, None, c2=last)
-    put(6, 1, "资金情况（万元）", label=True, r2=8)
+    put(6, 1, "资金情况\n（万元）", label=True, r2=8)
     for r, text in ((6, "年度资金总额"), (7, "其中：财政拨款"), (8, "其他资金")):
         put(r, 2, text, label=True)
         put(r, 3, None)

@@ -86,6 +86,8 @@ class Store:
             return len(MIGRATIONS)
 
     def _rows(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+        if any(isinstance(p, int) and not -(2**63) <= p < 2**63 for p in params):
+            return []  # an id SQLite cannot hold matches nothing
         with self.lock:
             return list(self.db.query(sql, params))
 

@@ -1,0 +1,1 @@
+"""Web service: JSON API, Chinese server-rendered UI, SQLite store (`assistant serve`)."""

@@ -1,0 +1,269 @@
+"""JSON API under /api. Routes validate, call the service (pipeline + store) and return models.
+
+Authentication: `POST /api/login` returns a bearer token; every other route needs
+`Authorization: Bearer <token>`. A budget unit only ever sees its own unit's submissions:
+another unit's submission is 404, never 403-with-data.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+from assistant.errors import InputError
+from assistant.models import Grade
+from assistant.web import service
+from assistant.web.auth import User, api_user, authenticate, hash_password, issue_token, require_roles
+from assistant.web.service import DecisionIn, JobStatus, RatingIn, SubmissionDetail, SubmissionSummary
+
+router = APIRouter(prefix="/api")
+Id = Annotated[int, Path(ge=1, le=2**53, description="编号")]
+MAX_VERSION = 1_000_000
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "description": "绩效目标表（Target JSON）"}},
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary", "description": ".json 或 .xlsx 文件"}}}},
+        },
+    }
+}
+_FILE_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: str = "bearer"
+    user: User
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")
+    password: str = Field(min_length=8, max_length=200)
+    role: Literal["unit", "reviewer", "expert", "admin"]
+    unit: str = Field(default="", max_length=200)
+
+
+class Created(BaseModel):
+    id: int
+
+
+class SubmitOut(BaseModel):
+    id: int
+    version: int
+    submission: SubmissionDetail
+
+
+async def _target_from_request(request: Request) -> Any:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InputError("缺少上传文件（表单字段 file）", where="file")
+        return service.parse_upload(upload.filename or "", await upload.read())
+    if not ctype.startswith("application/json"):
+        raise InputError("请以 application/json 提交绩效目标，或以 multipart/form-data 上传文件", where="Content-Type")
+    body = await request.body()
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("请求体不是 UTF-8 编码", where="body") from None
+    return service.parse_json_text(text, where="请求体")
+
+
+async def _file(request: Request) -> tuple[str, bytes]:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InputError("请以 multipart/form-data 上传文件（字段 file）", where="Content-Type")
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InputError("缺少上传文件（表单字段 file）", where="file")
+    return upload.filename or "", await upload.read()
+
+
+@router.post("/login", response_model=TokenOut, tags=["认证"], summary="用户名和密码换取令牌")
+def login(body: LoginIn, request: Request) -> TokenOut:
+    store = request.app.state.store
+    user = authenticate(store, body.username, body.password)
+    return TokenOut(token=issue_token(store, user), user=user)
+
+
+@router.get("/me", response_model=User, tags=["认证"], summary="当前用户")
+def me(user: User = Depends(api_user)) -> User:
+    return user
+
+
+@router.post("/submissions", response_model=SubmitOut, status_code=201, tags=["提交"], openapi_extra=_UPLOAD_BODY,
+             summary="提交绩效目标（JSON 或上传 .json/.xlsx 文件）并获取审核结果")
+async def submit(request: Request, user: User = Depends(require_roles("unit", "admin"))) -> SubmitOut:
+    target = await _target_from_request(request)
+    state = request.app.state
+    from starlette.concurrency import run_in_threadpool
+
+    sid = await run_in_threadpool(service.submit, state, user, target)
+    return SubmitOut(id=sid, version=1, submission=service.detail(state.store, user, sid))
+
+
+@router.get("/submissions", response_model=list[SubmissionSummary], tags=["提交"],
+            summary="提交列表（预算单位只看到本单位的）")
+def list_submissions(request: Request, user: User = Depends(api_user), grade: Grade | None = None,
+                     rule_id: str | None = Query(default=None, max_length=50),
+                     status: Literal["submitted", "returned", "passed"] | None = None,
+                     unit: str | None = Query(default=None, max_length=200),
+                     limit: int = Query(default=100, ge=1, le=500), offset: int = Query(default=0, ge=0, le=10**9)
+                     ) -> list[SubmissionSummary]:
+    return service.list_for(request.app.state.store, user, grade=grade, rule_id=rule_id, status=status, unit=unit,
+                            limit=limit, offset=offset)
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionDetail, tags=["提交"],
+            summary="一次提交的审核结果（可指定版本）")
+def get_submission(submission_id: Id, request: Request, user: User = Depends(api_user),
+                   version: int | None = Query(default=None, ge=1, le=MAX_VERSION)) -> SubmissionDetail:
+    return service.detail(request.app.state.store, user, submission_id, version)
+
+
+@router.post("/submissions/{submission_id}/versions", response_model=SubmitOut, status_code=201, tags=["提交"],
+             openapi_extra=_UPLOAD_BODY, summary="修改后重新提交（保留历史版本）")
+async def resubmit(submission_id: Id, request: Request, user: User = Depends(require_roles("unit", "admin"))
+                   ) -> SubmitOut:
+    state = request.app.state
+    service.visible(state.store, user, submission_id)  # 404 before parsing another unit's resubmission
+    target = await _target_from_request(request)
+    from starlette.concurrency import run_in_threadpool
+
+    version = await run_in_threadpool(service.resubmit, state, user, submission_id, target)
+    return SubmitOut(id=submission_id, version=version, submission=service.detail(state.store, user, submission_id))
+
+
+@router.post("/submissions/{submission_id}/decision", response_model=Created, status_code=201, tags=["审核"],
+             summary="审核人员：采纳/不采纳建议、最终等级与意见、退回或通过")
+def decision(submission_id: Id, body: DecisionIn, request: Request,
+             user: User = Depends(require_roles("reviewer", "admin"))) -> Created:
+    return Created(id=service.decide(request.app.state.store, user, submission_id, body))
+
+
+@router.post("/submissions/{submission_id}/ratings", response_model=Created, status_code=201, tags=["专家评分"],
+             summary="评审专家：四个维度 1–5 分")
+def rating(submission_id: Id, body: RatingIn, request: Request,
+           user: User = Depends(require_roles("expert", "admin"))) -> Created:
+    return Created(id=service.rate(request.app.state.store, user, submission_id, body))
+
+
+@router.get("/submissions/{submission_id}/audit", tags=["审核"], summary="一次提交的审计记录")
+def submission_audit(submission_id: Id, request: Request, user: User = Depends(api_user)) -> list[dict[str, Any]]:
+    store = request.app.state.store
+    service.visible(store, user, submission_id)
+    return store.audit_rows(obj=f"submission:{submission_id}")
+
+
+@router.get("/submissions/{submission_id}/export", tags=["导出"], summary="导出审核意见（docx / xlsx / md）",
+            response_class=Response, responses={200: {"content": {t: {} for t in service.EXPORT_TYPES.values()}}})
+def export(submission_id: Id, request: Request, user: User = Depends(api_user),
+           format: Literal["docx", "xlsx", "md"] = "docx",
+           version: int | None = Query(default=None, ge=1, le=MAX_VERSION)
+           ) -> Response:
+    store = request.app.state.store
+    service.visible(store, user, submission_id)
+    shown, review = store.review(submission_id, version)
+    filename = f"review-{submission_id}-v{shown}.{format}"
+    return Response(service.export_bytes(review, format), media_type=service.EXPORT_TYPES[format],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.post("/batches", response_model=JobStatus, status_code=202, tags=["批量"], openapi_extra=_FILE_BODY,
+             summary="批量上传 .jsonl（每行一个绩效目标），后台审核")
+async def create_batch(request: Request, user: User = Depends(require_roles("unit", "admin"))) -> JobStatus:
+    filename, data = await _file(request)
+    state = request.app.state
+    job_id = service.start_batch(state, user, filename, data)
+    return service.job_status(state.store, user, job_id)
+
+
+@router.get("/batches/{job_id}", response_model=JobStatus, tags=["批量"], summary="批量任务状态与进度")
+def get_batch(job_id: Id, request: Request, user: User = Depends(api_user)) -> JobStatus:
+    return service.job_status(request.app.state.store, user, job_id)
+
+
+@router.get("/corpus/search", tags=["先例库"], summary="检索已批复的相似项目")
+def corpus_search(request: Request, user: User = Depends(api_user), q: str = Query(min_length=1, max_length=500),
+                  k: int = Query(default=5, ge=1, le=50)) -> list[dict[str, Any]]:
+    index = request.app.state.deps.index
+    if index is None:
+        return []
+    out = []
+    for rec, score in index.search(q, k=k):
+        out.append({"id": rec.id, "project_name": rec.project_name, "region": rec.region, "year": rec.year,
+                    "amount_total_wan": rec.amount_total_wan, "similarity": round(float(score), 4),
+                    "source_url": rec.source_url,
+                    "indicators": [{"name": i.name, "value": i.value} for i in rec.indicators[:30]]})
+    return out
+
+
+@router.post("/corpus/import", tags=["管理"], openapi_extra=_FILE_BODY, summary="管理员：导入已批复目标到先例库")
+async def corpus_import(request: Request, user: User = Depends(require_roles("admin"))) -> dict[str, Any]:
+    filename, data = await _file(request)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(service.import_corpus, request.app.state, user, filename, data)
+
+
+@router.post("/users", response_model=Created, status_code=201, tags=["管理"], summary="管理员：创建用户")
+def create_user(body: UserIn, request: Request, user: User = Depends(require_roles("admin"))) -> Created:
+    store = request.app.state.store
+    if body.role == "unit" and not body.unit.strip():
+        raise InputError("预算单位用户必须填写所属单位", where="unit")
+    if store.user_by_name(body.username) is not None:
+        raise InputError("用户名已存在", where="username")
+    uid = store.create_user(username=body.username, password_hash=hash_password(body.password), role=body.role,
+                            unit=body.unit.strip())
+    store.audit(user.username, "user_created", f"user:{uid}", {"username": body.username, "role": body.role,
+                                                               "unit": body.unit})
+    return Created(id=uid)
+
+
+@router.get("/users", tags=["管理"], summary="管理员：用户列表")
+def list_users(request: Request, user: User = Depends(require_roles("admin"))) -> list[dict[str, Any]]:
+    return request.app.state.store.list_users()
+
+
+@router.post("/users/{user_id}/tokens", response_model=TokenOut, status_code=201, tags=["管理"],
+             summary="管理员：为用户签发 API 令牌")
+def create_token(user_id: Id, request: Request, user: User = Depends(require_roles("admin"))) -> TokenOut:
+    from assistant.errors import NotFoundError
+
+    store = request.app.state.store
+    row = store.user(user_id)
+    if row is None:
+        raise NotFoundError("未找到该用户", where=f"user {user_id}")
+    target = User(id=row["id"], username=row["username"], role=row["role"], unit=row["unit"])
+    token = issue_token(store, target)
+    store.audit(user.username, "token_issued_for", f"user:{user_id}")
+    return TokenOut(token=token, user=target)
+
+
+@router.get("/audit", tags=["管理"], summary="管理员：审计记录")
+def audit(request: Request, user: User = Depends(require_roles("admin")),
+          limit: int = Query(default=200, ge=1, le=2000)) -> list[dict[str, Any]]:
+    return request.app.state.store.audit_rows(limit=limit)
+
+
+@router.get("/ratings.jsonl", response_class=PlainTextResponse, tags=["专家评分"],
+            summary="专家评分导出（评估工具的 ratings.jsonl 格式）")
+def ratings_export(request: Request, user: User = Depends(require_roles("expert", "admin"))) -> str:
+    return service.ratings_jsonl(request.app.state.store)
+
+

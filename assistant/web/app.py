@@ -1,0 +1,225 @@
+"""`create_app(settings)`: the FastAPI application (JSON API under /api, Chinese UI elsewhere).
+
+The AssistantError hierarchy is translated here, once: Chinese `{"error", "where"}` bodies with
+the right status code, never a traceback. Middleware caps the request body (413) and rate-limits
+per token / session / IP (429).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistant.errors import AssistantError, BackendError, ConfigError, InputError, NotFoundError
+from assistant.settings import Settings
+from assistant.web.auth import AuthError, ForbiddenError, RateLimited, RateLimiter, hash_password, rate_key
+from assistant.web.store import Store
+
+log = logging.getLogger("assistant.web")
+WEB_DIR = Path(__file__).resolve().parent
+
+_STATUS = {InputError: 400, AuthError: 401, ForbiddenError: 403, NotFoundError: 404, RateLimited: 429,
+           ConfigError: 503, BackendError: 502}
+_HTTP_CN = {400: "请求无效", 401: "需要登录", 403: "无权访问", 404: "未找到", 405: "不支持该请求方法",
+            406: "无法提供所请求的格式", 413: "上传内容过大", 415: "不支持的内容类型", 422: "请求参数无效",
+            429: "请求过于频繁，请稍后再试", 500: "服务器内部错误"}
+_FIELD_CN = {"project_name": "项目名称", "indicators": "指标", "final_grade": "最终等级", "opinion": "审核意见",
+             "status": "处理结果", "username": "用户名", "password": "密码", "role": "角色", "unit": "单位",
+             "completeness": "完整性", "relevance": "相关性", "suitability": "适当性", "fund_fit": "资金匹配性",
+             "overall": "总分", "q": "检索词", "k": "返回条数", "format": "导出格式", "file": "文件"}
+_TYPE_CN = {"missing": "缺失", "int_parsing": "应为整数", "float_parsing": "应为数字", "string_type": "应为文本",
+            "literal_error": "取值不在允许范围内", "greater_than_equal": "过小", "less_than_equal": "过大",
+            "string_too_short": "过短", "string_too_long": "过长", "json_invalid": "不是有效的 JSON",
+            "model_attributes_type": "应为对象", "dict_type": "应为对象", "list_type": "应为列表",
+            "extra_forbidden": "是未知字段", "bool_parsing": "应为 true/false", "int_from_float": "应为整数"}
+
+
+class WebConfig(BaseModel):
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    rate_per_s: float = 20.0  # sustained requests per second per token / session / IP (0 = off)
+    rate_burst: int = 60
+    login_rate_per_s: float = 1.0  # password attempts per IP
+    login_burst: int = 10
+    batch_workers: int = Field(default=2, ge=1, le=16)
+    max_batch_lines: int = 5000
+    secret: str | None = None  # signs CSRF tokens; random per process when unset
+
+
+def error_body(message: str, where: str | None = None) -> dict[str, Any]:
+    return {"error": message, "where": where}
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, status: int, message: str, where: str | None = None) -> Response:
+    if status == 401 and _wants_html(request):
+        return RedirectResponse("/login", status_code=303)
+    if _wants_html(request):
+        tpl = request.app.state.templates
+        return tpl.TemplateResponse(request, "error.html", {"status": status, "message": message, "where": where,
+                                                             "user": None}, status_code=status)
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return JSONResponse(error_body(message, where), status_code=status, headers=headers)
+
+
+def _explain_validation(exc: RequestValidationError) -> tuple[str, str | None]:
+    msgs, first = [], None
+    for e in list(exc.errors())[:5]:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        name = ".".join(f"{p}（{_FIELD_CN[p]}）" if p in _FIELD_CN else p for p in loc) or "请求体"
+        first = first or ".".join(loc) or "body"
+        msgs.append(f"字段 {name} {_TYPE_CN.get(e.get('type', ''), '无效')}")
+    return "；".join(msgs) or "请求无效", first
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AssistantError)
+    async def _assistant_error(request: Request, exc: AssistantError) -> Response:
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        return _error_response(request, status, exc.message, exc.where)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        message, where = _explain_validation(exc)
+        return _error_response(request, 422, message, where)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = _HTTP_CN.get(exc.status_code, "请求失败")
+        return _error_response(request, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
+                  exc_info=exc)
+        return _error_response(request, 500, "服务器内部错误，请稍后重试或联系管理员")
+
+
+class _LimitsMiddleware:
+    """Pure ASGI: body size cap (Content-Length and streamed), rate limiting, security headers."""
+
+    def __init__(self, app: Any, *, config: WebConfig, limiter: RateLimiter, login_limiter: RateLimiter) -> None:
+        self.app, self.config, self.limiter, self.login_limiter = app, config, limiter, login_limiter
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from starlette.requests import Request as _Req
+
+        request = _Req(scope)
+        path, method = scope["path"], scope["method"]
+        if path in ("/login", "/api/login") and method == "POST":
+            ip = request.client.host if request.client else "?"
+            if not self.login_limiter.allow(ip):
+                return await self._reject(scope, receive, send, 429, "登录尝试过于频繁，请稍后再试")
+        elif (path.startswith("/api") or method == "POST") and not self.limiter.allow(rate_key(request)):
+            return await self._reject(scope, receive, send, 429, _HTTP_CN[429])
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        too_big_msg = f"上传内容过大：上限 {limit / 1048576:.0f} MB"
+        if declared and declared.isdigit() and int(declared) > limit:
+            return await self._reject(scope, receive, send, 413, too_big_msg)
+        seen = 0
+
+        async def limited_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge()
+            return message
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                            (b"referrer-policy", b"same-origin")]
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except _TooLarge:
+            await self._reject(scope, receive, send, 413, too_big_msg)
+
+    async def _reject(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
+        headers = {"Retry-After": "1"} if status == 429 else None
+        body = json.dumps(error_body(message), ensure_ascii=False)
+        await Response(body, status_code=status, media_type="application/json", headers=headers)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def ensure_admin(store: Store, *, username: str | None = None, password: str | None = None) -> str | None:
+    """Create the admin on first start. Returns a generated password (to print once) or None."""
+    if username and store.user_by_name(username) is None:
+        store.create_user(username=username, password_hash=hash_password(password or ""), role="admin")
+        store.audit("system", "user_created", f"user:{username}", {"role": "admin"})
+        return None
+    if store.count_users() == 0:
+        generated = secrets.token_urlsafe(12)
+        store.create_user(username="admin", password_hash=hash_password(generated), role="admin")
+        store.audit("system", "user_created", "user:admin", {"role": "admin", "bootstrap": True})
+        return generated
+    return None
+
+
+def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None = None,
+               store: Store | None = None) -> FastAPI:
+    from fastapi.templating import Jinja2Templates
+
+    from assistant.web import api, ui
+
+    config = config or WebConfig()
+    if deps is None:
+        from assistant.pipeline import build_deps
+
+        deps = build_deps(settings)
+    executor = ThreadPoolExecutor(max_workers=config.batch_workers, thread_name_prefix="batch")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="绩效目标审核助手 API", version="0.1.0", lifespan=lifespan,
+                  description="预算单位提交绩效目标草稿并获取审核意见；审核人员处理队列；专家评分。"
+                              "除 /api/login 外均需 `Authorization: Bearer <令牌>`。")
+    app.state.settings = settings
+    app.state.deps = deps
+    app.state.config = config
+    app.state.store = store or Store(settings.db_path)
+    app.state.secret = config.secret or secrets.token_hex(32)
+    app.state.executor = executor
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    app.state.templates = templates
+    _install_handlers(app)
+    app.add_middleware(_LimitsMiddleware, config=config,  # type: ignore[arg-type]
+                       limiter=RateLimiter(config.rate_per_s, config.rate_burst),
+                       login_limiter=RateLimiter(config.login_rate_per_s, config.login_burst))
+    app.include_router(api.router)
+    app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    return app
+
+
+def print_once(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

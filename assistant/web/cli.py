@@ -1,0 +1,43 @@
+"""`assistant serve`: the web service with an embedded SQLite database and the offline backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from assistant.errors import AssistantError
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听地址")
+@click.option("--port", default=8000, show_default=True, type=int, help="端口")
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite 数据库路径（默认 var/assistant.db 或 ASSISTANT_DB）")
+@click.option("--init-admin", "init_admin", default=None, metavar="USER:PASS", help="首次启动时创建的管理员")
+@click.option("--max-upload-mb", default=10, show_default=True, type=int, help="上传大小上限（MB）")
+def serve_command(host: str, port: int, db: Path | None, init_admin: str | None, max_upload_mb: int) -> None:
+    """启动网页服务与 JSON API（FastAPI + uvicorn）。"""
+    import uvicorn
+
+    from assistant.settings import load_settings
+    from assistant.web.app import WebConfig, create_app, ensure_admin
+    from assistant.web.store import Store
+
+    try:
+        settings = load_settings(db_path=db)
+        store = Store(settings.db_path)
+        user = password = None
+        if init_admin:
+            user, sep, password = init_admin.partition(":")
+            if not sep or not user or len(password) < 8:
+                raise click.BadParameter("格式应为 用户名:密码（密码至少 8 位）", param_hint="--init-admin")
+        generated = ensure_admin(store, username=user, password=password)
+        if generated:
+            click.echo(f"已创建管理员 admin，初始密码（只显示这一次）：{generated}", err=True)
+        click.echo("正在加载先例库与评审模型……", err=True)
+        app = create_app(settings, config=WebConfig(max_body_bytes=max_upload_mb * 1024 * 1024), store=store)
+    except AssistantError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"绩效目标审核助手已启动：http://{host}:{port}/  （API 文档：http://{host}:{port}/docs）")
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -1,0 +1,215 @@
+"""Server-rendered Chinese UI (Jinja2). Cookie sessions; every POST form carries a CSRF token.
+
+Pages: 登录, 提交草稿, 我的提交 / 审核队列, 审核结果 (with the reviewer's decision form and the
+expert's scoring form). The same service functions as the JSON API do the work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
+from assistant.errors import AssistantError, InputError
+from assistant.web import service
+from assistant.web.auth import (CSRF_COOKIE, ROLE_CN, SESSION_COOKIE, AuthError, User, authenticate, check_csrf,
+                                csrf_token, issue_token, session_user, token_hash)
+
+router = APIRouter(include_in_schema=False)
+_SEV_CN = {"error": "错误", "warning": "警告", "info": "提示"}
+_ACTION_CN = {"add": "新增", "revise": "修改", "remove": "删除"}
+
+
+def _user(request: Request) -> User:
+    user = session_user(request)
+    if user is None:
+        raise AuthError("请先登录")
+    return user
+
+
+def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
+    token = csrf_token(request)
+    base = {"csrf": token, "role_cn": ROLE_CN, "status_cn": service.STATUS_CN, "dims": DIMENSIONS,
+            "dim_keys": DIMENSION_KEYS, "user": None}
+    resp = request.app.state.templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
+    if request.cookies.get(CSRF_COOKIE) != token:
+        resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+    return resp
+
+
+async def _form(request: Request) -> Any:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    return form
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    user = session_user(request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse("/ui/submit" if user.role == "unit" else "/ui/submissions", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    return render(request, "login.html", {"error": None})
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    try:
+        user = authenticate(request.app.state.store, str(form.get("username") or ""), str(form.get("password") or ""))
+    except AuthError as exc:
+        return render(request, "login.html", {"error": exc.message}, status=401)
+    resp = RedirectResponse("/", status_code=303)
+    resp.set_cookie(SESSION_COOKIE, issue_token(request.app.state.store, user, kind="session"), httponly=True,
+                    samesite="lax", max_age=12 * 3600)
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await _form(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        request.app.state.store.drop_token(token_hash(token))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
+
+
+@router.get("/ui/submit")
+def submit_page(request: Request) -> Response:
+    return render(request, "submit.html", {"user": _user(request), "error": None, "json_text": ""})
+
+
+async def _target_from_form(form: Any) -> Any:
+    upload = form.get("file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        return service.parse_upload(upload.filename, await upload.read())
+    text = str(form.get("json_text") or "").strip()
+    if not text:
+        raise InputError("请粘贴绩效目标 JSON，或选择要上传的 .xlsx / .json 文件", where="表单")
+    return service.parse_json_text(text, where="粘贴的 JSON")
+
+
+@router.post("/ui/submit")
+async def submit(request: Request) -> Response:
+    user = _user(request)
+    form = await _form(request)
+    try:
+        target = await _target_from_form(form)
+        sid = await run_in_threadpool(service.submit, request.app.state, user, target)
+    except InputError as exc:
+        return render(request, "submit.html", {"user": user, "error": str(exc),
+                                               "json_text": str(form.get("json_text") or "")}, status=400)
+    return RedirectResponse(f"/ui/submissions/{sid}", status_code=303)
+
+
+@router.get("/ui/submissions")
+def submissions(request: Request, grade: str = "", rule_id: str = "", status: str = "") -> Response:
+    user = _user(request)
+    filters = {"grade": grade if grade in GRADE_MEANING else None, "rule_id": rule_id[:50] or None,
+               "status": status if status in service.STATUS_CN else None}
+    rows = service.list_for(request.app.state.store, user, **filters)
+    return render(request, "list.html", {"user": user, "rows": rows, "grade": grade, "rule_id": rule_id,
+                                         "status": status, "grades": list(GRADE_MEANING)})
+
+
+def _detail_ctx(request: Request, user: User, submission_id: int, version: int | None) -> dict[str, Any]:
+    d = service.detail(request.app.state.store, user, submission_id, version)
+    r = d.review
+    by_row: dict[int, list] = defaultdict(list)
+    for f in r.findings:
+        if f.indicator_index is not None:
+            by_row[f.indicator_index].append(f)
+    header = [f for f in r.findings if f.indicator_index is None]
+    return {"user": user, "d": d, "r": r, "by_row": by_row, "header_findings": header, "sev_cn": _SEV_CN,
+            "action_cn": _ACTION_CN, "grade_meaning": GRADE_MEANING, "grades": list(GRADE_MEANING),
+            "target_json": json.dumps(r.target.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False,
+                                      indent=1),
+            "ratings": request.app.state.store.ratings(submission_id) if user.role != "unit" else []}
+
+
+@router.get("/ui/submissions/{submission_id}")
+def submission_page(submission_id: int, request: Request, version: int | None = None) -> Response:
+    user = _user(request)
+    return render(request, "detail.html", {**_detail_ctx(request, user, submission_id, version), "error": None})
+
+
+async def _redisplay(request: Request, user: User, submission_id: int, exc: AssistantError) -> Response:
+    ctx = _detail_ctx(request, user, submission_id, None)
+    return render(request, "detail.html", {**ctx, "error": str(exc)}, status=400)
+
+
+@router.post("/ui/submissions/{submission_id}/decision")
+async def decision(submission_id: int, request: Request) -> Response:
+    user = _user(request)
+    form = await _form(request)
+    accepted, rejected = [], []
+    for key, value in form.multi_items():
+        if key.startswith("s_") and key[2:].isdigit():
+            (accepted if value == "accept" else rejected if value == "reject" else []).append(int(key[2:]))
+    try:
+        body = service.DecisionIn(version=int(str(form.get("version") or 0)) or None,
+                                  final_grade=str(form.get("final_grade") or ""), opinion=str(form.get("opinion") or ""),
+                                  accepted=accepted, rejected=rejected, status=str(form.get("status") or ""))
+        service.decide(request.app.state.store, user, submission_id, body)
+    except (ValidationError, ValueError) as exc:
+        return await _redisplay(request, user, submission_id, InputError(_short(exc), where="审核表单"))
+    return RedirectResponse(f"/ui/submissions/{submission_id}", status_code=303)
+
+
+@router.post("/ui/submissions/{submission_id}/ratings")
+async def rating(submission_id: int, request: Request) -> Response:
+    user = _user(request)
+    form = await _form(request)
+    try:
+        overall = str(form.get("overall") or "").strip()
+        body = service.RatingIn(version=int(str(form.get("version") or 0)) or None,
+                                **{k: int(str(form.get(k) or 0)) for k in DIMENSION_KEYS},
+                                overall=float(overall) if overall else None, notes=str(form.get("notes") or ""))
+        service.rate(request.app.state.store, user, submission_id, body)
+    except (ValidationError, ValueError) as exc:
+        return await _redisplay(request, user, submission_id, InputError(_short(exc), where="评分表单"))
+    return RedirectResponse(f"/ui/submissions/{submission_id}", status_code=303)
+
+
+@router.post("/ui/submissions/{submission_id}/versions")
+async def resubmit(submission_id: int, request: Request) -> Response:
+    user = _user(request)
+    form = await _form(request)
+    service.visible(request.app.state.store, user, submission_id)
+    try:
+        target = await _target_from_form(form)
+        await run_in_threadpool(service.resubmit, request.app.state, user, submission_id, target)
+    except InputError as exc:
+        return await _redisplay(request, user, submission_id, exc)
+    return RedirectResponse(f"/ui/submissions/{submission_id}", status_code=303)
+
+
+@router.get("/ui/submissions/{submission_id}/export")
+def export(submission_id: int, request: Request, format: str = "docx", version: int | None = None) -> Response:
+    user = _user(request)
+    if format not in service.EXPORT_TYPES:
+        raise InputError("导出格式只支持 docx、xlsx 或 md", where="format")
+    service.visible(request.app.state.store, user, submission_id)
+    shown, review = request.app.state.store.review(submission_id, version)
+    return Response(service.export_bytes(review, format), media_type=service.EXPORT_TYPES[format],
+                    headers={"Content-Disposition": f'attachment; filename="review-{submission_id}-v{shown}.{format}"'})
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        fields = "、".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
+        return f"表单字段无效：{fields}"
+    return "表单填写有误，请检查后重试"

@@ -1,0 +1,118 @@
+"""Server-rendered UI: login with CSRF, submit, result page, reviewer and expert forms, isolation."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.pipeline import build_deps
+from assistant.settings import load_settings
+from assistant.web.app import create_app
+from assistant.web.auth import hash_password
+from assistant.web.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+DRAFT_TEXT = (ROOT / "samples" / "draft.json").read_text(encoding="utf-8")
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    settings = load_settings({}, db_path=tmp_path_factory.mktemp("ui") / "ui.db")
+    store = Store(settings.db_path)
+    pw = hash_password("password-123")
+    for name, role, unit in [("unitA", "unit", "甲单位"), ("unitB", "unit", "乙单位"), ("rev", "reviewer", ""),
+                             ("exp", "expert", "")]:
+        store.create_user(username=name, password_hash=pw, role=role, unit=unit)
+    return create_app(settings, deps=build_deps(settings), store=store)
+
+
+def _csrf(client: TestClient, url: str = "/login") -> str:
+    page = client.get(url, headers=HTML)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def _login(app, name: str) -> TestClient:
+    c = TestClient(app)
+    r = c.post("/login", data={"username": name, "password": "password-123", "csrf_token": _csrf(c)},
+               headers=HTML, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return c
+
+
+def _submit(c: TestClient) -> int:
+    r = c.post("/ui/submit", data={"json_text": DRAFT_TEXT, "csrf_token": _csrf(c, "/ui/submit")}, headers=HTML,
+               follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return int(r.headers["location"].rsplit("/", 1)[1])
+
+
+def test_form_post_without_csrf_is_rejected(app):
+    c = TestClient(app)
+    r = c.post("/login", data={"username": "unitA", "password": "password-123"}, headers=HTML)
+    assert r.status_code == 403 and "CSRF" in r.text
+    c = _login(app, "unitA")
+    r = c.post("/ui/submit", data={"json_text": DRAFT_TEXT}, headers=HTML)
+    assert r.status_code == 403
+    r = c.post("/ui/submit", data={"json_text": DRAFT_TEXT, "csrf_token": "forged.0000"}, headers=HTML)
+    assert r.status_code == 403
+    # a cookie without the matching form field is not enough, nor a field for someone else's cookie
+    other = TestClient(app)
+    token = _csrf(other)
+    r = c.post("/ui/submit", data={"json_text": DRAFT_TEXT, "csrf_token": token}, headers=HTML)
+    assert r.status_code == 403
+
+
+def test_unauthenticated_pages_redirect_to_login(app):
+    c = TestClient(app)
+    r = c.get("/ui/submissions", headers=HTML, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert "登录" in c.get("/login").text
+
+
+def test_unit_submits_and_sees_result(app):
+    c = _login(app, "unitA")
+    sid = _submit(c)
+    page = c.get(f"/ui/submissions/{sid}", headers=HTML)
+    assert page.status_code == 200
+    assert "雾炮车抑尘降尘服务" in page.text and "分项评分" in page.text and "逐行指标" in page.text
+    assert re.search(r'class="grade big g-[优良中差]"', page.text)
+    assert "采纳" not in page.text  # units don't get the reviewer's buttons
+    assert "我的提交" in c.get("/ui/submissions", headers=HTML).text
+    bad = c.post("/ui/submit", data={"json_text": "{oops", "csrf_token": _csrf(c, "/ui/submit")}, headers=HTML)
+    assert bad.status_code == 400 and "JSON 格式错误" in bad.text and "Traceback" not in bad.text
+
+
+def test_unit_cannot_open_other_units_page(app):
+    sid = _submit(_login(app, "unitB"))
+    c = _login(app, "unitA")
+    for url in (f"/ui/submissions/{sid}", f"/ui/submissions/{sid}/export?format=md"):
+        r = c.get(url, headers=HTML)
+        assert r.status_code == 404 and "雾炮车" not in r.text
+    assert f"/ui/submissions/{sid}\"" not in c.get("/ui/submissions", headers=HTML).text
+
+
+def test_reviewer_decides_and_expert_rates_via_forms(app):
+    sid = _submit(_login(app, "unitA"))
+    rev = _login(app, "rev")
+    page = rev.get(f"/ui/submissions/{sid}", headers=HTML)
+    assert "审核通过" in page.text and "退回修改" in page.text
+    data = {"csrf_token": _csrf(rev, f"/ui/submissions/{sid}"), "final_grade": "良", "opinion": "基本可行",
+            "status": "passed", "version": "1"}
+    if 'name="s_0"' in page.text:
+        data["s_0"] = "accept"
+    r = rev.post(f"/ui/submissions/{sid}/decision", data=data, headers=HTML, follow_redirects=False)
+    assert r.status_code == 303
+    page = rev.get(f"/ui/submissions/{sid}", headers=HTML).text
+    assert "审核记录" in page and "基本可行" in page
+    exp = _login(app, "exp")
+    data = {"csrf_token": _csrf(exp, f"/ui/submissions/{sid}"), "completeness": "4", "relevance": "4",
+            "suitability": "3", "fund_fit": "3", "overall": "", "notes": "", "version": "1"}
+    r = exp.post(f"/ui/submissions/{sid}/ratings", data=data, headers=HTML, follow_redirects=False)
+    assert r.status_code == 303
+    assert "已有评分 1 条" in exp.get(f"/ui/submissions/{sid}", headers=HTML).text
+    assert json.loads(json.dumps(app.state.store.ratings(sid)))[0]["expert"] == "exp"
