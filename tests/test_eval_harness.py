@@ -25,6 +25,13 @@ from assistant.records import read_targets  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 from assistant.taxonomy import normalise  # noqa: E402
 
+try:
+    from fake_openai import FakeOpenAI, answer, error, fake_openai, valid
+except ImportError:  # tests/ is a package
+    from tests.fake_openai import FakeOpenAI, answer, error, fake_openai, valid
+
+__all__ = ["fake_openai"]  # the fixture, re-exported for pytest
+
 EVALS = ROOT / "evals"
 CORPUS = ROOT / "corpus" / "approved_targets.jsonl"
 N_BOOT = 200
@@ -158,6 +165,30 @@ def test_no_crossfit_evaluates_a_given_calibration_and_warns_when_in_sample(subs
     assert not run.config.crossfit and not run.config.fold_info and run.config.calibration == str(path)
     assert any("in-sample" in w for w in run.config.warnings)
     assert "warning" in to_markdown(run)
+
+
+def _llm_settings(server: FakeOpenAI, tmp_path: Path):
+    return load_settings({}, base_url=server.url, api_key="sk-test-eval", model="fake-model", timeout_s=5.0,
+                         max_retries=0, db_path=tmp_path / "llm.db", max_concurrency=2)
+
+
+def test_openai_backend_runs_through_review_with_the_fold_critic_as_fallback(
+        subset, deps, base_run, fake_openai: FakeOpenAI, tmp_path):
+    fake_openai.default = valid(answer((4, 4, 3, 4)))
+    run = runner.run_eval(subset["items"], subset["ratings"], subset["item_sources"],
+                          settings=_llm_settings(fake_openai, tmp_path), backend="openai", epochs=2,
+                          n_boot=N_BOOT, base_deps=deps)
+    assert run.backend == "openai" and run.model == "fake-model" and run.prompt_hash
+    assert len(fake_openai.chat_requests()) >= 24  # two epochs, not served from the cache
+    assert run.metrics["stability"]["epochs"] == 2
+    # when every LLM call fails, each item falls back to its fold's cross-fitted offline critic
+    fake_openai.default = error(500)
+    failed = runner.run_eval(subset["items"], subset["ratings"], subset["item_sources"],
+                             settings=_llm_settings(fake_openai, tmp_path), backend="openai",
+                             n_boot=N_BOOT, base_deps=deps)
+    offline = {p.item_id: p.dims for p in base_run.predictions}
+    assert all(p.review["fallback_reason"] for p in failed.predictions)
+    assert {p.item_id: p.dims for p in failed.predictions} == offline
 
 
 # --------------------------------------------------------------------------- storage, rescore, epochs

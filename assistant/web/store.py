@@ -35,11 +35,11 @@ MIGRATIONS: list[list[str]] = [
            BEGIN SELECT RAISE(ABORT, 'review versions are immutable'); END""",
         """CREATE TRIGGER versions_immutable_d BEFORE DELETE ON versions
            BEGIN SELECT RAISE(ABORT, 'review versions are immutable'); END""",
-        """CREATE TABLE decisions (id INTEGER PRIMARY KEY, submission_id INTEGER NOT NULL, version INTEGER NOT NULL,
-           reviewer TEXT NOT NULL, final_grade TEXT NOT NULL, opinion TEXT NOT NULL, accepted TEXT NOT NULL,
+        """CREATE TABLE decisions (id INTEGER PRIMARY KEY, submission_id INTEGER NOT NULL,
+           version INTEGER NOT NULL, reviewer TEXT NOT NULL, final_grade TEXT NOT NULL, opinion TEXT NOT NULL, accepted TEXT NOT NULL,
            rejected TEXT NOT NULL, status TEXT NOT NULL, created TEXT NOT NULL)""",
-        """CREATE TABLE expert_ratings (id INTEGER PRIMARY KEY, submission_id INTEGER NOT NULL, version INTEGER NOT NULL,
-           expert TEXT NOT NULL, completeness INTEGER, relevance INTEGER, suitability INTEGER, fund_fit INTEGER,
+        """CREATE TABLE expert_ratings (id INTEGER PRIMARY KEY, submission_id INTEGER NOT NULL,
+           version INTEGER NOT NULL, expert TEXT NOT NULL, completeness INTEGER, relevance INTEGER, suitability INTEGER, fund_fit INTEGER,
            overall REAL, notes TEXT NOT NULL DEFAULT '', created TEXT NOT NULL)""",
         """CREATE TABLE jobs (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, unit TEXT NOT NULL, status TEXT NOT NULL,
            total INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
@@ -74,7 +74,8 @@ class Store:
     # -- schema ------------------------------------------------------------------
     def migrate(self) -> int:
         with self.lock:
-            self.db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS migrations "
+                            "(version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
             done = {r[0] for r in self.db.execute("SELECT version FROM migrations").fetchall()}
             for n, statements in enumerate(MIGRATIONS, start=1):
                 if n in done:
@@ -251,8 +252,8 @@ class Store:
         row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             raise NotFoundError("未找到该批量任务", where=f"job {job_id}")
-        row["items"] = self._rows("SELECT line, submission_id, error FROM job_items WHERE job_id = ? ORDER BY line",
-                                  (job_id,))
+        row["items"] = self._rows(
+            "SELECT line, submission_id, error FROM job_items WHERE job_id = ? ORDER BY line", (job_id,))
         return row
 
 

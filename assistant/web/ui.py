@@ -161,7 +161,8 @@ async def decision(submission_id: int, request: Request) -> Response:
             (accepted if value == "accept" else rejected if value == "reject" else []).append(int(key[2:]))
     try:
         body = service.DecisionIn(version=int(str(form.get("version") or 0)) or None,
-                                  final_grade=str(form.get("final_grade") or ""), opinion=str(form.get("opinion") or ""),
+                                  final_grade=str(form.get("final_grade") or ""),
+                                  opinion=str(form.get("opinion") or ""),
                                   accepted=accepted, rejected=rejected, status=str(form.get("status") or ""))
         service.decide(request.app.state.store, user, submission_id, body)
     except (ValidationError, ValueError) as exc:
