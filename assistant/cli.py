@@ -49,7 +49,12 @@ def _read_input(path: Path) -> list[Any]:
     if suffix in {".xlsx", ".xlsm", ".xls"}:
         from assistant.importers.xlsx import read_targets as read_xlsx
 
-        return list(read_xlsx(path))
+        targets = list(read_xlsx(path))
+        for t in targets:
+            if not t.indicators:
+                raise InputError("没有找到任何绩效指标（三级指标表为空）：请填写指标后再审核",
+                                 where=f"{path.name}「{t.project_name or '未命名项目'}」")
+        return targets
     if suffix not in {".json", ".jsonl"}:
         raise InputError("不支持的文件类型：请提供 .json、.jsonl 或 .xlsx 文件", where=str(path))
     from assistant.records import iter_targets
@@ -210,17 +215,30 @@ def corpus_import(file: Path, name: str | None) -> None:
     click.echo(f"已导入 {result.added} 项（跳过重复 {result.duplicates} 项）→ {result.path}")
 
 
+@click.command("template")
+@click.option("--style", type=click.Choice(["88", "101"]), default="88", show_default=True,
+              help="88：成本在产出下；101：成本为一级指标")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="输出 .xlsx 文件")
+@handle_errors
+def template_command(style: str, output: Path) -> None:
+    """生成空白的绩效目标申报表 Excel 模板（填好后可直接 assistant review）。"""
+    from assistant.importers.xlsx_template import write_template
+
+    if output.suffix.lower() != ".xlsx":
+        raise InputError("模板文件须以 .xlsx 结尾", where=str(output))
+    write_template(output, style=style)
+    click.echo(f"已生成模板：{output}")
+
+
 def _register_optional() -> None:
     """Command groups that live in their own modules (evaluation, templates, web)."""
     from assistant.evaluate.cli import eval_group
 
     main.add_command(eval_group)
-    try:
-        from assistant.importers.cli import template_command
-    except ImportError:  # pragma: no cover - module optional during development
-        pass
-    else:
-        main.add_command(template_command)
+    from assistant.batch_cli import batch_command
+
+    main.add_command(batch_command)
+    main.add_command(template_command)
     try:
         from assistant.web.cli import serve_command
     except ImportError:  # pragma: no cover
