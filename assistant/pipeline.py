@@ -36,6 +36,10 @@ def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Re
     timings["records"] = (time.perf_counter() - t0) * 1000
     t1 = time.perf_counter()
     excluded = [i for i in exclude_ids if i] + ([target.id] if target.id else [])
+    if deps.index is not None:  # the same table already in the corpus is not its own precedent
+        same = deps.index.by_content.get(content_hash(target))
+        if same:
+            excluded.append(same)
     evidence = (deps.index.evidence(target, indicators, k=deps.top_k, exclude_ids=excluded)
                 if deps.index is not None else RetrievalEvidence())
     timings["retrieve"] = (time.perf_counter() - t1) * 1000

@@ -67,6 +67,9 @@ class PrecedentIndex:
             "\n".join(sorted(json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
                              for r in records)).encode()).hexdigest()[:12]
         self._unit_costs = self._collect_unit_costs()
+        from assistant.records import content_hash
+
+        self.by_content = {content_hash(r): r.id for r in records if r.id}
 
     # -- construction helpers -------------------------------------------------
     def _indicator_token_df(self) -> Counter[str]:
