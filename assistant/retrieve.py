@@ -70,6 +70,12 @@ class PrecedentIndex:
         from assistant.records import content_hash
 
         self.by_content = {content_hash(r): r.id for r in records if r.id}
+        # per-record token sets for indicator_fit, computed once (a query only subtracts excluded records)
+        self._rec_tokens = [self._record_tokens(r) for r in records]
+        self._rec_df: Counter[str] = Counter(t for toks in self._rec_tokens for t in toks)
+        self._rows_by_id: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            self._rows_by_id.setdefault(r.id or "", []).append(i)
 
     # -- construction helpers -------------------------------------------------
     def _indicator_token_df(self) -> Counter[str]:
@@ -91,28 +97,32 @@ class PrecedentIndex:
         return out
 
     # -- queries ----------------------------------------------------------------
-    def search(self, text: str, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[tuple[Target, float]]:
+    def _search_rows(self, text: str, *, k: int, exclude_ids: Iterable[str]) -> list[tuple[int, float]]:
         if not text.strip():
             return []
         excluded = set(exclude_ids)
         q = self.vectorizer.transform([text])
         sims = (self.matrix @ q.T).toarray().ravel()
-        order = np.argsort(-sims, kind="stable")
-        out: list[tuple[Target, float]] = []
+        want = min(len(sims), k + len(excluded))
+        top = np.argpartition(-sims, want - 1)[:want] if want < len(sims) else np.arange(len(sims))
+        order = top[np.lexsort((top, -sims[top]))]
+        out: list[tuple[int, float]] = []
         for i in order:
-            rec = self.records[i]
-            if rec.id in excluded or sims[i] <= 0:
+            if self.records[i].id in excluded or sims[i] <= 0:
                 continue
-            out.append((rec, float(sims[i])))
+            out.append((int(i), float(sims[i])))
             if len(out) >= k:
                 break
         return out
 
+    def search(self, text: str, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[tuple[Target, float]]:
+        return [(self.records[i], s) for i, s in self._search_rows(text, k=k, exclude_ids=exclude_ids)]
+
     def precedents(self, target: Target, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[Precedent]:
-        found = self.search(project_text(target), k=k, exclude_ids=exclude_ids)
+        found = self._search_rows(project_text(target), k=k, exclude_ids=exclude_ids)
         out = []
-        for rec, sim in found:
-            inds = self.normalised[self.records.index(rec)]
+        for row, sim in found:
+            rec, inds = self.records[row], self.normalised[row]
             out.append(Precedent(
                 id=rec.id or "", project_name=rec.project_name or "（未注明项目名称）", similarity=round(sim, 4),
                 region=rec.region, year=rec.year, amount_total_wan=rec.amount_total_wan, source_url=rec.source_url,
@@ -156,8 +166,10 @@ class PrecedentIndex:
                                            target.implementing_unit, target.department]))
         context_chars = set("".join(context))
         limit = max(2, math.ceil(0.15 * len(self.records)))
-        others = [self._record_tokens(r) for r in self.records if r.id not in excluded]
-        df: Counter[str] = Counter(t for o in others for t in o)
+        excluded_rows = [i for e in excluded if e for i in self._rows_by_id.get(e, [])]
+
+        def df(t: str) -> int:
+            return self._rec_df.get(t, 0) - sum(1 for i in excluded_rows if t in self._rec_tokens[i])
         fits = []
         for ind in indicators:
             specific = {t for t in content_tokens(ind.name) if self._doc_freq.get(t, 0) < limit}
@@ -165,7 +177,7 @@ class PrecedentIndex:
             if not loose:
                 fits.append(1.0)
                 continue
-            distinctive = {t for t in loose if len(t) >= 3 and 0 < df[t] <= 2}
+            distinctive = {t for t in loose if len(t) >= 3 and 0 < df(t) <= 2}
             foreign = bool(distinctive)
             fits.append(0.0 if foreign else 1.0 - len(loose) / (len(specific) + 1))
         return fits
