@@ -2,14 +2,12 @@
 then a 3,244-target offline batch end to end through `run_batch`.
 
     .venv/bin/python bench/bench_scale.py [--sizes 50,10000,100000] [--queries 100] [--budget 60]
-                                          [--batch-corpus 10000] [--batch-n 3244] [--batch-timeout 600] [--fast]
+                                          [--batch-corpus 10000] [--batch-n 3244] [--batch-timeout 600]
 
 Corpora above the 41 shipped records are synthetic (bench/synth.py: real records recombined, ids
 `syn-…`, source_url "synthetic"); they live in memory / a temp folder only, never in corpus/.
 Each size runs in its own process so peak RSS (ru_maxrss) is that size's alone. `--budget` caps the
 seconds spent on queries per size (slow sizes measure fewer queries; the count is printed).
-`--fast` measures the proposed retrieval fixes (see `apply_fast_paths`), monkeypatched in this
-process only: the shipped code is not changed by this script.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,77 +40,10 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
 
 
-def apply_fast_paths() -> None:
-    """Proposed fixes for PrecedentIndex, same results, no per-query pass over the corpus:
-    - indicator_fit: per-record token sets and their document frequencies are computed once at build;
-      a query subtracts only the excluded records' contributions (was: re-tokenise every record per query);
-    - precedents: record → row via an id map (was: list.index, an O(N) scan comparing pydantic models)."""
-    from assistant.retrieve import PrecedentIndex
-    from assistant.textproc import content_tokens
-
-    orig_init = PrecedentIndex.__init__
-
-    def init(self, records):  # type: ignore[no-untyped-def]
-        orig_init(self, records)
-        self._rec_tokens = [self._record_tokens(r) for r in self.records]
-        self._rec_df = Counter(t for toks in self._rec_tokens for t in toks)
-        self._row = {id(r): i for i, r in enumerate(self.records)}
-        self._rows_by_id: dict[str, list[int]] = {}
-        for i, r in enumerate(self.records):
-            self._rows_by_id.setdefault(r.id, []).append(i)
-
-    def indicator_fit(self, target, indicators, *, exclude_ids=()):  # type: ignore[no-untyped-def]
-        excluded = set(exclude_ids) | {target.id}
-        context = content_tokens(" ".join([target.project_name, target.annual_goal, target.long_term_goal,
-                                           target.implementing_unit, target.department]))
-        context_chars = set("".join(context))
-        limit = max(2, math.ceil(0.15 * len(self.records)))
-        excluded_rows = [i for e in excluded for i in self._rows_by_id.get(e, [])]
-
-        def df(t: str) -> int:
-            return self._rec_df.get(t, 0) - sum(1 for i in excluded_rows if t in self._rec_tokens[i])
-
-        fits = []
-        for ind in indicators:
-            specific = {t for t in content_tokens(ind.name) if self._doc_freq.get(t, 0) < limit}
-            loose = {t for t in specific if t not in context and sum(c in context_chars for c in t) < 2}
-            if not loose:
-                fits.append(1.0)
-                continue
-            distinctive = {t for t in loose if len(t) >= 3 and 0 < df(t) <= 2}
-            fits.append(0.0 if distinctive else 1.0 - len(loose) / (len(specific) + 1))
-        return fits
-
-    orig_precedents = PrecedentIndex.precedents
-
-    def precedents(self, target, *, k=5, exclude_ids=()):  # type: ignore[no-untyped-def]
-        records = self.records
-        self.records = _IndexedList(records, self._row)
-        try:
-            return orig_precedents(self, target, k=k, exclude_ids=exclude_ids)
-        finally:
-            self.records = records
-
-    PrecedentIndex.__init__ = init  # type: ignore[method-assign]
-    PrecedentIndex.indicator_fit = indicator_fit  # type: ignore[method-assign]
-    PrecedentIndex.precedents = precedents  # type: ignore[method-assign]
-
-
-class _IndexedList(list):
-    def __init__(self, items: list, row: dict[int, int]) -> None:
-        super().__init__(items)
-        self._row_map = row
-
-    def index(self, item, *args):  # type: ignore[no-untyped-def, override]
-        return self._row_map[id(item)]
-
-
 # ------------------------------------------------------------------------------------------ one size
 
 
-def one_size(size: int, queries: int, budget: float, fast: bool) -> dict:
-    if fast:
-        apply_fast_paths()
+def one_size(size: int, queries: int, budget: float) -> dict:
     from synth import corpus_of_size, drafts
 
     from assistant.pipeline import build_deps, review
@@ -150,12 +80,10 @@ def one_size(size: int, queries: int, budget: float, fast: bool) -> dict:
             "search_p50": pct(search_ms, 50), "search_p95": pct(search_ms, 95),
             "retrieve_p50": pct(retrieve_ms, 50), "retrieve_p95": pct(retrieve_ms, 95),
             "rules_p50": pct(rules_ms, 50), "rules_p95": pct(rules_ms, 95),
-            "review_p50": pct(review_ms, 50), "review_p95": pct(review_ms, 95), "fast": fast}
+            "review_p50": pct(review_ms, 50), "review_p95": pct(review_ms, 95)}
 
 
-def batch_child(corpus_size: int, n: int, db: Path, inp: Path, fast: bool) -> None:
-    if fast:
-        apply_fast_paths()
+def batch_child(corpus_size: int, n: int, db: Path, inp: Path) -> None:
     from synth import corpus_of_size, drafts, write_jsonl
 
     from assistant.batch import run_batch
@@ -174,18 +102,18 @@ def batch_child(corpus_size: int, n: int, db: Path, inp: Path, fast: bool) -> No
                       "done": report.done, "errors": len(report.errors), "rss_peak_mb": rss_mb()}), flush=True)
 
 
-def run_batch_bench(corpus_size: int, n: int, timeout: float, fast: bool) -> dict:
+def run_batch_bench(corpus_size: int, n: int, timeout: float) -> dict:
     import sqlite3
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_batch_"))
     db, inp = tmp / "batch.db", tmp / "drafts.jsonl"
     cmd = [sys.executable, __file__, "--batch-child", str(corpus_size), "--batch-n", str(n), "--db", str(db),
-           "--inp", str(inp)] + (["--fast"] if fast else [])
+           "--inp", str(inp)]
     log = tmp / "child.log"
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh)
     built_at = None
-    out: dict = {"corpus": corpus_size, "n": n, "fast": fast}
+    out: dict = {"corpus": corpus_size, "n": n}
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -235,20 +163,19 @@ def main() -> None:
     ap.add_argument("--batch-corpus", type=int, default=10000, help="corpus size for the batch (0: skip)")
     ap.add_argument("--batch-n", type=int, default=3244)
     ap.add_argument("--batch-timeout", type=float, default=600.0)
-    ap.add_argument("--fast", action="store_true", help="measure the proposed retrieval fixes")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--inp", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one is not None:
-        print(json.dumps(one_size(a.one, a.queries, a.budget, a.fast)))
+        print(json.dumps(one_size(a.one, a.queries, a.budget)))
         return
     if a.batch_child is not None:
-        batch_child(a.batch_child, a.batch_n, a.db, a.inp, a.fast)
+        batch_child(a.batch_child, a.batch_n, a.db, a.inp)
         return
 
-    print(f"# bench_scale — {machine()}{' — with proposed fast paths (--fast)' if a.fast else ' — shipped code'}")
+    print(f"# bench_scale — {machine()}")
     print("# corpora > 41 records are synthetic recombinations of the shipped records (never written to corpus/)")
     hdr = (f"{'size':>7} {'build s':>8} {'RSS MB':>7} {'n q':>4} {'search p50/p95 ms':>18} "
            f"{'retrieve p50/p95 ms':>20} {'rules p50/p95 ms':>17} {'review p50/p95 ms':>18}")
@@ -256,7 +183,7 @@ def main() -> None:
     for size in [int(s) for s in a.sizes.split(",") if s]:
         cmd = [sys.executable, __file__, "--one", str(size), "--queries", str(a.queries), "--budget", str(a.budget)]
         try:
-            res = subprocess.run(cmd + (["--fast"] if a.fast else []), capture_output=True, text=True,
+            res = subprocess.run(cmd, capture_output=True, text=True,
                                  timeout=a.size_timeout)
         except subprocess.TimeoutExpired:
             print(f"{size:>7} did not finish within {a.size_timeout:.0f} s", flush=True)
@@ -270,7 +197,7 @@ def main() -> None:
               f"{r['rules_p50']:>7.2f} / {r['rules_p95']:>7.2f} {r['review_p50']:>8.1f} / {r['review_p95']:>7.1f}",
               flush=True)
     if a.batch_corpus:
-        b = run_batch_bench(a.batch_corpus, a.batch_n, a.batch_timeout, a.fast)
+        b = run_batch_bench(a.batch_corpus, a.batch_n, a.batch_timeout)
         if b.get("finished"):
             print(f"# batch: {b['reviewed']} targets, offline, corpus {a.batch_corpus}: {b['elapsed_s']:.1f} s "
                   f"({b['reviewed'] / b['elapsed_s']:.1f}/s) + index build {b.get('build_s', 0):.1f} s, "

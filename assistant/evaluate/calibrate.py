@@ -15,14 +15,13 @@ from pydantic import Field
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
-from assistant.critique.base import CritiqueInput
+from assistant.critique.base import CritiqueInput, RetrievalEvidence
 from assistant.critique.features import FEATURE_VERSION, extract, feature_names, vector
 from assistant.critique.offline import Calibration, DimensionModel
 from assistant.dimensions import DIMENSION_KEYS
 from assistant.evaluate.metrics import qwk_1to5, spearman
 from assistant.models import Strict, Target
 from assistant.pipeline import Deps
-from assistant.retrieve import PrecedentIndex
 from assistant.rules.engine import run_rules
 from assistant.taxonomy import normalise
 
@@ -44,13 +43,11 @@ class CVResult(Strict):
 
 def item_features(target: Target, deps: Deps, *, exclude_ids: Sequence[str] = ()) -> dict[str, dict[str, float]]:
     inds = normalise(target)
-    excluded = [*exclude_ids, *( [target.id] if target.id else [])]
+    excluded = [*exclude_ids, *([target.id] if target.id else [])]
     evidence = deps.index.evidence(target, inds, k=deps.top_k, exclude_ids=excluded) if deps.index else None
-    from assistant.critique.base import RetrievalEvidence
-
-    ev = evidence or RetrievalEvidence()
     findings = run_rules(target, inds, deps.profile, evidence)
-    return extract(CritiqueInput(target=target, indicators=inds, findings=findings, evidence=ev,
+    return extract(CritiqueInput(target=target, indicators=inds, findings=findings,
+                                 evidence=evidence or RetrievalEvidence(),
                                  profile=deps.profile.name))
 
 
@@ -123,7 +120,3 @@ def consensus_targets(ratings: Sequence[object]) -> dict[str, dict[str, float]]:
             if v is not None:
                 row.setdefault(d, []).append(float(v))
     return {i: {d: float(np.mean(v)) for d, v in row.items()} for i, row in acc.items()}
-
-
-def build_eval_deps(index: PrecedentIndex, deps: Deps) -> Deps:
-    return Deps(critic=deps.critic, profile=deps.profile, index=index, top_k=deps.top_k)
