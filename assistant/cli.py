@@ -211,8 +211,33 @@ def corpus_import(file: Path, name: str | None) -> None:
     from assistant.corpus_store import import_file
     from assistant.settings import load_settings
 
-    result = import_file(file, load_settings(), name=name)
+    settings = load_settings()
+    result = import_file(file, settings, name=name)
     click.echo(f"已导入 {result.added} 项（跳过重复 {result.duplicates} 项）→ {result.path}")
+    if result.added:
+        from assistant.corpus_store import open_index
+
+        index = open_index(settings)
+        click.echo(f"先例库索引已更新：{len(index)} 项，版本 {index.version}")
+
+
+@corpus.command("index")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="建索引的进程数（默认自动）")
+@handle_errors
+def corpus_index(workers: int | None) -> None:
+    """建立（或载入已有的）先例库索引，并显示其规模和版本；先例库很大时可提前运行。"""
+    import time
+
+    from assistant.corpus_store import corpus_files, index_key, index_root, open_index
+    from assistant.settings import load_settings
+
+    settings = load_settings()
+    t = time.perf_counter()
+    index = open_index(settings, workers=workers)
+    files = corpus_files(settings)
+    click.echo(f"先例库：{len(index)} 项，{index.data.meta.get('terms', 0)} 个词，版本 {index.version}")
+    click.echo(f"来源文件：{len(files)} 个；索引位置：{index_root(settings) / index_key(files)}")
+    click.echo(f"用时 {time.perf_counter() - t:.1f} 秒")
 
 
 @click.command("template")

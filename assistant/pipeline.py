@@ -37,7 +37,7 @@ def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Re
     t1 = time.perf_counter()
     excluded = [i for i in exclude_ids if i] + ([target.id] if target.id else [])
     if deps.index is not None:  # the same table already in the corpus is not its own precedent
-        same = deps.index.by_content.get(content_hash(target))
+        same = deps.index.content_id(content_hash(target))
         if same:
             excluded.append(same)
     evidence = (deps.index.evidence(target, indicators, k=deps.top_k, exclude_ids=excluded)

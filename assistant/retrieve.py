@@ -8,24 +8,23 @@ In evaluation a target never retrieves its own source record (`exclude_ids`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import statistics
-from collections import Counter
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
+import scipy.sparse as sp
 
+from assistant import index_build
 from assistant.critique.base import RetrievalEvidence
 from assistant.errors import InputError
-from assistant.models import NormIndicator, Precedent, PrecedentIndicator, Suggestion, Target
+from assistant.index_build import IndexData, main_quantity
+from assistant.models import NormIndicator, Precedent, Suggestion, Target
 from assistant.rules.base import LEVEL2_CN
-from assistant.rules.lexicon import COUNT_UNITS
-from assistant.taxonomy import normalise
 from assistant.textproc import content_tokens, tokens
+
+__all__ = ["PrecedentIndex", "main_quantity", "project_text"]
 
 _WANTED = (("output", "quantity"), ("output", "quality"), ("output", "timeliness"), ("cost", None),
            ("benefit", None), ("satisfaction", None))
@@ -37,98 +36,120 @@ def project_text(t: Target) -> str:
     return f"{t.project_name} {t.project_name} {t.annual_goal} {names}"
 
 
-def _analyzer(text: str) -> list[str]:
-    return tokens(text)
-
-
-def main_quantity(indicators: list[NormIndicator]) -> NormIndicator | None:
-    """The first output quantity with a count unit: the denominator of the implied unit cost."""
-    for ind in indicators:
-        v = ind.value
-        if ind.level2 == "quantity" and v.kind == "quantitative" and v.number and v.number > 0 and v.unit in COUNT_UNITS \
-                and v.unit not in {"万元", "元", "万"}:
-            return ind
-    return None
+def _median_sorted(a: np.ndarray) -> float:
+    n = len(a)
+    return float(a[n // 2]) if n % 2 else float((a[n // 2 - 1] + a[n // 2]) / 2)
 
 
 class PrecedentIndex:
-    """TF-IDF index over approved target records (each a `Target` with an id)."""
+    """TF-IDF index over approved target records.
 
-    def __init__(self, records: list[Target]) -> None:
-        if not records:
+    `PrecedentIndex(records)` indexes a list in memory (tests, evaluation); `PrecedentIndex.from_data`
+    wraps a built or loaded `IndexData` (corpus_store persists large corpora). Only the top-k rows of a
+    query are read back from the index's SQLite file, so RAM holds no `Target` objects.
+    """
+
+    def __init__(self, records: Iterable[Target] | None = None, *, data: IndexData | None = None) -> None:
+        if data is None:
+            records = list(records or [])
+            if not records:
+                raise InputError("先例库为空：请先导入已批复的绩效目标（assistant corpus import）")
+            data = index_build.build(index_build.facts_of(records), index_build.open_db(":memory:"))
+        if not data.ids:
             raise InputError("先例库为空：请先导入已批复的绩效目标（assistant corpus import）")
-        self.records = records
-        self.by_id = {r.id: r for r in records if r.id}
-        self.normalised = [normalise(r) for r in records]
-        self.vectorizer = TfidfVectorizer(analyzer=_analyzer, lowercase=False, sublinear_tf=True, min_df=1)
-        self.matrix = self.vectorizer.fit_transform([project_text(r) for r in records])
-        self._doc_freq = self._indicator_token_df()
-        self.version = hashlib.sha256(
-            "\n".join(sorted(json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
-                             for r in records)).encode()).hexdigest()[:12]
-        self._unit_costs = self._collect_unit_costs()
-        from assistant.records import content_hash
+        self.data = data
+        self.version = data.version
+        self._lock = threading.Lock()
+        self._n_terms = data.postings.shape[0]
 
-        self.by_content = {content_hash(r): r.id for r in records if r.id}
-        # per-record token sets for indicator_fit, computed once (a query only subtracts excluded records)
-        self._rec_tokens = [self._record_tokens(r) for r in records]
-        self._rec_df: Counter[str] = Counter(t for toks in self._rec_tokens for t in toks)
-        self._rows_by_id: dict[str, list[int]] = {}
-        for i, r in enumerate(records):
-            self._rows_by_id.setdefault(r.id or "", []).append(i)
+    @classmethod
+    def from_data(cls, data: IndexData) -> PrecedentIndex:
+        return cls(data=data)
 
-    # -- construction helpers -------------------------------------------------
-    def _indicator_token_df(self) -> Counter[str]:
-        df: Counter[str] = Counter()
-        for rec in self.records:
-            seen: set[str] = set()
-            for ind in rec.indicators:
-                seen |= content_tokens(ind.name)
-            df.update(seen)
-        return df
+    @classmethod
+    def load(cls, folder: Path) -> PrecedentIndex:
+        return cls(data=index_build.load(folder))
 
-    def _collect_unit_costs(self) -> dict[str, list[tuple[str, float]]]:
-        out: dict[str, list[tuple[str, float]]] = {}
-        for rec, inds in zip(self.records, self.normalised):
-            q = main_quantity(inds)
-            if q is None or not rec.amount_total_wan or q.value.number is None:
-                continue
-            out.setdefault(q.value.unit, []).append((rec.id or "", rec.amount_total_wan / q.value.number))
-        return out
+    def __len__(self) -> int:
+        return len(self.data.ids)
+
+    def _query(self, sql: str, args: tuple) -> list[tuple]:
+        with self._lock:
+            return self.data.db.execute(sql, args).fetchall()
+
+    def _rows(self, column: str, rows: list[int]) -> dict[int, str]:
+        if not rows:
+            return {}
+        marks = ",".join("?" * len(rows))
+        return dict(self._query(f"SELECT row, {column} FROM rec WHERE row IN ({marks})", tuple(rows)))
+
+    def _rows_of_ids(self, ids: set[str], columns: str) -> list[tuple]:
+        ids = {i for i in ids if i}
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return self._query(f"SELECT {columns} FROM rec WHERE id IN ({marks})", tuple(ids))
+
+    def content_id(self, chash: str) -> str | None:
+        """The id of an indexed record with this content hash (the same table already in the corpus)."""
+        got = self._query("SELECT id FROM rec WHERE chash = ? AND id != '' ORDER BY row DESC LIMIT 1", (chash,))
+        return got[0][0] if got else None
+
+    def content_hashes(self) -> set[str]:
+        return {h for (h,) in self._query("SELECT chash FROM rec", ())}
+
+    def target(self, row: int) -> Target:
+        return Target.model_validate_json(self._rows("target", [row])[row])
 
     # -- queries ----------------------------------------------------------------
-    def _search_rows(self, text: str, *, k: int, exclude_ids: Iterable[str]) -> list[tuple[int, float]]:
-        if not text.strip():
+    def _vector(self, toks: list[str]) -> sp.csr_matrix | None:
+        vocab = self.data.vocab
+        counts: dict[int, int] = {}
+        for t in toks:
+            j = vocab.get(t)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        if not counts:
+            return None
+        cols = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
+        w = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self.data.idf[cols]
+        w /= np.linalg.norm(w)
+        return sp.csr_matrix((w.astype(np.float32), cols, np.array([0, len(cols)])), shape=(1, self._n_terms))
+
+    def _search_rows(self, toks: list[str], *, k: int, exclude_ids: Iterable[str]) -> list[tuple[int, float]]:
+        q = self._vector(toks)
+        if q is None:
             return []
         excluded = set(exclude_ids)
-        q = self.vectorizer.transform([text])
-        sims = (self.matrix @ q.T).toarray().ravel()
-        want = min(len(sims), k + len(excluded))
-        top = np.argpartition(-sims, want - 1)[:want] if want < len(sims) else np.arange(len(sims))
-        order = top[np.lexsort((top, -sims[top]))]
+        res = q @ self.data.postings
+        rows, sims = res.indices, res.data
+        want = k + len(excluded)
+        if want < len(sims):
+            top = np.argpartition(-sims, want - 1)[:want]
+            rows, sims = rows[top], sims[top]
+        order = np.lexsort((rows, -sims))
+        ids = self.data.ids
         out: list[tuple[int, float]] = []
         for i in order:
-            if self.records[i].id in excluded or sims[i] <= 0:
+            row, sim = int(rows[i]), float(sims[i])
+            if ids[row] in excluded or sim <= 1e-9:
                 continue
-            out.append((int(i), float(sims[i])))
+            out.append((row, sim))
             if len(out) >= k:
                 break
         return out
 
     def search(self, text: str, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[tuple[Target, float]]:
-        return [(self.records[i], s) for i, s in self._search_rows(text, k=k, exclude_ids=exclude_ids)]
+        found = self._search_rows(tokens(text), k=k, exclude_ids=exclude_ids)
+        docs = self._rows("target", [r for r, _ in found])
+        return [(Target.model_validate_json(docs[r]), s) for r, s in found]
 
     def precedents(self, target: Target, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[Precedent]:
-        found = self._search_rows(project_text(target), k=k, exclude_ids=exclude_ids)
-        out = []
-        for row, sim in found:
-            rec, inds = self.records[row], self.normalised[row]
-            out.append(Precedent(
-                id=rec.id or "", project_name=rec.project_name or "（未注明项目名称）", similarity=round(sim, 4),
-                region=rec.region, year=rec.year, amount_total_wan=rec.amount_total_wan, source_url=rec.source_url,
-                indicators=[PrecedentIndicator(level1=i.level1, level2=i.level2, name=i.name, value=i.value.raw)
-                            for i in inds if i.name.strip() and i.value.kind != "empty"][:30]))
-        return out
+        toks = index_build.project_tokens(target)
+        found = self._search_rows(toks, k=k, exclude_ids=exclude_ids)
+        cards = self._rows("card", [r for r, _ in found])
+        return [Precedent.model_validate_json(cards[row]).model_copy(update={"similarity": round(sim, 4)})
+                for row, sim in found]
 
     def hints(self, indicators: list[NormIndicator], precedents: list[Precedent], *, per_category: int = 2
               ) -> list[Suggestion]:
@@ -154,25 +175,23 @@ class PrecedentIndex:
                     break
         return out
 
-    def _record_tokens(self, rec: Target) -> set[str]:
-        return content_tokens(" ".join([rec.project_name, rec.annual_goal, *(i.name for i in rec.indicators)]))
-
     def indicator_fit(self, target: Target, indicators: list[NormIndicator], *,
                       exclude_ids: Iterable[str] = ()) -> list[float]:
         """1 = fine; 0 = the indicator's specific words are absent from this project's header and goals
         but name another approved project (copied from elsewhere). Words used by ≥ 15 % of projects are generic."""
-        excluded = set(exclude_ids) | {target.id}
+        excluded = set(exclude_ids) | {target.id or ""}
         context = content_tokens(" ".join([target.project_name, target.annual_goal, target.long_term_goal,
                                            target.implementing_unit, target.department]))
         context_chars = set("".join(context))
-        limit = max(2, math.ceil(0.15 * len(self.records)))
-        excluded_rows = [i for e in excluded if e for i in self._rows_by_id.get(e, [])]
+        limit = max(2, math.ceil(0.15 * len(self.data.ids)))
+        excluded_sets = [set(toks.split()) for (toks,) in self._rows_of_ids(excluded, "tokens")]
+        doc_freq, rec_df = self.data.indicator_df, self.data.record_df
 
         def df(t: str) -> int:
-            return self._rec_df.get(t, 0) - sum(1 for i in excluded_rows if t in self._rec_tokens[i])
+            return rec_df.get(t, 0) - sum(1 for s in excluded_sets if t in s)
         fits = []
         for ind in indicators:
-            specific = {t for t in content_tokens(ind.name) if self._doc_freq.get(t, 0) < limit}
+            specific = {t for t in content_tokens(ind.name) if doc_freq.get(t, 0) < limit}
             loose = {t for t in specific if t not in context and sum(c in context_chars for c in t) < 2}
             if not loose:
                 fits.append(1.0)
@@ -198,11 +217,21 @@ class PrecedentIndex:
         q = main_quantity(indicators)
         if q is None or not target.amount_total_wan or not q.value.number:
             return None
-        excluded = set(exclude_ids)
-        peers = [c for rid, c in self._unit_costs.get(q.value.unit, []) if rid not in excluded]
+        peers = self.data.unit_costs.get(q.value.unit)
+        if peers is None:
+            return None
+        drop = [c for u, c in self._rows_of_ids(set(exclude_ids), "unit, cost") if u == q.value.unit and c is not None]
+        if drop:
+            used: set[int] = set()
+            for c in drop:
+                i = int(np.searchsorted(peers, c))
+                while i in used:
+                    i += 1
+                used.add(i)
+            peers = np.delete(peers, sorted(i for i in used if i < len(peers)))
         if len(peers) < 2:
             return None
-        return math.log10((target.amount_total_wan / q.value.number) / statistics.median(peers))
+        return math.log10((target.amount_total_wan / q.value.number) / _median_sorted(peers))
 
     def evidence(self, target: Target, indicators: list[NormIndicator], *, k: int = 5,
                  exclude_ids: Iterable[str] = ()) -> RetrievalEvidence:

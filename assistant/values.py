@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as _dt
 import re
+from functools import lru_cache
 
 from assistant.models import ParsedValue
 
@@ -137,20 +138,19 @@ def is_rate_unit(unit: str) -> bool:
     return normalise_unit(unit) in RATE_UNITS
 
 
+@lru_cache(maxsize=1)
+def _vague_re() -> re.Pattern[str]:
+    lex = sorted(set(VAGUE_TERMS) | set(VAGUE_VALUE_WORDS), key=lambda w: (-len(w), w))
+    return re.compile("|".join(map(re.escape, lex)))
+
+
 def find_vague_terms(text: str) -> list[str]:
-    """Greedy longest-match scan for VAGUE_TERMS + VAGUE_VALUE_WORDS; no overlaps."""
-    lex = sorted(set(VAGUE_TERMS) | set(VAGUE_VALUE_WORDS), key=len, reverse=True)
+    """Greedy longest-match scan for VAGUE_TERMS + VAGUE_VALUE_WORDS; no overlaps (a compiled
+    alternation, longest word first, is the same left-to-right scan)."""
     found: list[str] = []
-    i = 0
-    while i < len(text):
-        for w in lex:
-            if text.startswith(w, i):
-                if w not in found:
-                    found.append(w)
-                i += len(w)
-                break
-        else:
-            i += 1
+    for m in _vague_re().finditer(text):
+        if m.group() not in found:
+            found.append(m.group())
     return found
 
 

@@ -2,12 +2,16 @@
 then a 3,244-target offline batch end to end through `run_batch`.
 
     .venv/bin/python bench/bench_scale.py [--sizes 50,10000,100000] [--queries 100] [--budget 60]
-                                          [--batch-corpus 10000] [--batch-n 3244] [--batch-timeout 600]
+                                          [--workers N] [--batch-corpus 100000] [--batch-n 3244]
 
 Corpora above the 41 shipped records are synthetic (bench/synth.py: real records recombined, ids
-`syn-…`, source_url "synthetic"); they live in memory / a temp folder only, never in corpus/.
-Each size runs in its own process so peak RSS (ru_maxrss) is that size's alone. `--budget` caps the
-seconds spent on queries per size (slow sizes measure fewer queries; the count is printed).
+`syn-…`, source_url "synthetic"); they live in a temp folder only, never in corpus/.
+Per size, one process writes the corpus as JSONL and builds the persisted index from it (streaming,
+as `corpus_store.open_index` does); a second, fresh process loads that index and reviews drafts, so
+"serve MB" is the peak RSS of a process that serves reviews, not of the build. `--budget` caps the
+seconds spent on queries per size (the count is printed). Caveat: recombined records repeat the
+shipped vocabulary (≈1k terms), so posting lists are longer than a real corpus's (pessimistic for
+query time) while the tokenizer cache hits more often than on real text (optimistic for build time).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,24 +48,44 @@ def pct(xs: list[float], p: float) -> float:
 # ------------------------------------------------------------------------------------------ one size
 
 
-def one_size(size: int, queries: int, budget: float) -> dict:
-    from synth import corpus_of_size, drafts
+def rss_children_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def build_phase(size: int, folder: Path, workers: int | None) -> dict:
+    """Write the corpus as JSONL (streamed), then index it the way `open_index` does: streaming, persisted."""
+    from synth import iter_corpus_of_size, write_jsonl
+
+    from assistant.corpus_store import build_index
+
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    corpus = write_jsonl(iter_corpus_of_size(size), folder / "corpus.jsonl")
+    synth_s = time.perf_counter() - t
+    rss_synth = rss_mb()
+    t = time.perf_counter()
+    index = build_index([corpus], folder=folder / "index", workers=workers)
+    build_s = time.perf_counter() - t
+    disk = sum(f.stat().st_size for f in (folder / "index").iterdir())
+    return {"size": size, "synth_s": synth_s, "rss_synth_mb": rss_synth, "build_s": build_s,
+            "build_rss_mb": max(rss_mb(), rss_children_mb()), "index_mb": disk / 2**20,
+            "corpus_mb": corpus.stat().st_size / 2**20, "terms": index.data.meta["terms"]}
+
+
+def serve_phase(folder: Path, queries: int, budget: float) -> dict:
+    """A fresh process: load the persisted index and review drafts (what a server or batch does)."""
+    from synth import drafts
 
     from assistant.pipeline import build_deps, review
     from assistant.retrieve import PrecedentIndex, project_text
     from assistant.settings import load_settings
 
-    rss_start = rss_mb()
     t = time.perf_counter()
-    records = corpus_of_size(size)
-    synth_s = time.perf_counter() - t
-    t = time.perf_counter()
-    index = PrecedentIndex(records)
-    build_s = time.perf_counter() - t
-    rss_build = rss_mb()
+    index = PrecedentIndex.load(folder / "index")
+    load_s = time.perf_counter() - t
     deps = build_deps(load_settings({}), index=index)
     sample = drafts(queries)
-    review(sample[0], deps)  # warm up (jieba dictionary, sklearn)
+    review(sample[0], deps)  # warm up (jieba dictionary, regexes)
     search_ms, retrieve_ms, rules_ms, review_ms = [], [], [], []
     t_end = time.perf_counter() + budget
     for d in sample:
@@ -74,17 +99,15 @@ def one_size(size: int, queries: int, budget: float) -> dict:
         rules_ms.append(rv.meta.timings_ms["rules"])
         if time.perf_counter() > t_end:
             break
-    return {"size": size, "synthetic": max(0, size - 41), "synth_s": synth_s, "build_s": build_s,
-            "rss_start_mb": rss_start, "rss_after_build_mb": rss_build, "rss_peak_mb": rss_mb(),
-            "n_queries": len(review_ms),
+    return {"load_s": load_s, "serve_rss_mb": rss_mb(), "n_queries": len(review_ms),
             "search_p50": pct(search_ms, 50), "search_p95": pct(search_ms, 95),
             "retrieve_p50": pct(retrieve_ms, 50), "retrieve_p95": pct(retrieve_ms, 95),
             "rules_p50": pct(rules_ms, 50), "rules_p95": pct(rules_ms, 95),
             "review_p50": pct(review_ms, 50), "review_p95": pct(review_ms, 95)}
 
 
-def batch_child(corpus_size: int, n: int, db: Path, inp: Path) -> None:
-    from synth import corpus_of_size, drafts, write_jsonl
+def batch_child(n: int, db: Path, inp: Path, folder: Path) -> None:
+    from synth import drafts, write_jsonl
 
     from assistant.batch import run_batch
     from assistant.pipeline import build_deps
@@ -93,7 +116,7 @@ def batch_child(corpus_size: int, n: int, db: Path, inp: Path) -> None:
 
     write_jsonl(drafts(n, seed=7), inp)
     t = time.perf_counter()
-    index = PrecedentIndex(corpus_of_size(corpus_size))
+    index = PrecedentIndex.load(folder / "index")
     build_s = time.perf_counter() - t
     print(json.dumps({"event": "built", "build_s": build_s, "t": time.time()}), flush=True)
     deps = build_deps(load_settings({}), index=index)
@@ -102,13 +125,13 @@ def batch_child(corpus_size: int, n: int, db: Path, inp: Path) -> None:
                       "done": report.done, "errors": len(report.errors), "rss_peak_mb": rss_mb()}), flush=True)
 
 
-def run_batch_bench(corpus_size: int, n: int, timeout: float) -> dict:
+def run_batch_bench(corpus_size: int, n: int, timeout: float, folder: Path) -> dict:
     import sqlite3
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_batch_"))
     db, inp = tmp / "batch.db", tmp / "drafts.jsonl"
     cmd = [sys.executable, __file__, "--batch-child", str(corpus_size), "--batch-n", str(n), "--db", str(db),
-           "--inp", str(inp)]
+           "--inp", str(inp), "--dir", str(folder)]
     log = tmp / "child.log"
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh)
@@ -154,57 +177,78 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
 
 
+def child(args: list[str], timeout: float) -> dict:
+    res = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise RuntimeError(f"rc={res.returncode}: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="50,10000,100000")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of queries per size at most")
-    ap.add_argument("--size-timeout", type=float, default=900.0)
-    ap.add_argument("--batch-corpus", type=int, default=10000, help="corpus size for the batch (0: skip)")
+    ap.add_argument("--size-timeout", type=float, default=1800.0)
+    ap.add_argument("--workers", type=int, default=None, help="index build processes (default: automatic)")
+    ap.add_argument("--batch-corpus", type=int, default=100000, help="corpus size for the batch (0: skip)")
     ap.add_argument("--batch-n", type=int, default=3244)
     ap.add_argument("--batch-timeout", type=float, default=600.0)
-    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--keep", action="store_true", help="keep the temp folders (corpus, index)")
+    ap.add_argument("--phase", choices=["build", "serve"], help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--inp", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.one is not None:
-        print(json.dumps(one_size(a.one, a.queries, a.budget)))
+    if a.phase == "build":
+        print(json.dumps(build_phase(a.size, a.dir, a.workers)))
+        return
+    if a.phase == "serve":
+        print(json.dumps(serve_phase(a.dir, a.queries, a.budget)))
         return
     if a.batch_child is not None:
-        batch_child(a.batch_child, a.batch_n, a.db, a.inp)
+        batch_child(a.batch_n, a.db, a.inp, a.dir)
         return
 
     print(f"# bench_scale — {machine()}")
-    print("# corpora > 41 records are synthetic recombinations of the shipped records (never written to corpus/)")
-    hdr = (f"{'size':>7} {'build s':>8} {'RSS MB':>7} {'n q':>4} {'search p50/p95 ms':>18} "
-           f"{'retrieve p50/p95 ms':>20} {'rules p50/p95 ms':>17} {'review p50/p95 ms':>18}")
+    print("# corpora > 41 records are synthetic recombinations of the shipped records (temp folder, never corpus/)")
+    print("# build: streamed from JSONL into a persisted index (own process); serve: a fresh process loads it")
+    hdr = (f"{'size':>7} {'build s':>8} {'build MB':>8} {'index MB':>8} {'load s':>6} {'serve MB':>8} {'n q':>4} "
+           f"{'search p50/p95':>15} {'retrieve p50/p95':>17} {'rules p50/p95':>14} {'review p50/p95 ms':>18}")
     print(hdr, flush=True)
-    for size in [int(s) for s in a.sizes.split(",") if s]:
-        cmd = [sys.executable, __file__, "--one", str(size), "--queries", str(a.queries), "--budget", str(a.budget)]
+    folders: dict[int, Path] = {}
+    sizes = [int(s) for s in a.sizes.split(",") if s]
+    if a.batch_corpus and a.batch_corpus not in sizes:
+        sizes.append(a.batch_corpus)
+    for size in sizes:
+        folder = Path(tempfile.mkdtemp(prefix=f"bench_scale_{size}_"))
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True,
-                                 timeout=a.size_timeout)
-        except subprocess.TimeoutExpired:
-            print(f"{size:>7} did not finish within {a.size_timeout:.0f} s", flush=True)
+            wargs = ["--workers", str(a.workers)] if a.workers else []
+            b = child(["--phase", "build", "--size", str(size), "--dir", str(folder), *wargs], a.size_timeout)
+            r = child(["--phase", "serve", "--dir", str(folder), "--queries", str(a.queries),
+                       "--budget", str(a.budget)], a.size_timeout)
+        except (subprocess.TimeoutExpired, RuntimeError) as exc:
+            print(f"{size:>7} FAILED: {exc}", flush=True)
             continue
-        if res.returncode != 0:
-            print(f"{size:>7} FAILED rc={res.returncode}: {res.stderr.strip().splitlines()[-1:]}", flush=True)
-            continue
-        r = json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"{size:>7} {r['build_s']:>8.1f} {r['rss_peak_mb']:>7.0f} {r['n_queries']:>4} "
-              f"{r['search_p50']:>8.1f} / {r['search_p95']:>7.1f} {r['retrieve_p50']:>9.1f} / {r['retrieve_p95']:>8.1f} "
-              f"{r['rules_p50']:>7.2f} / {r['rules_p95']:>7.2f} {r['review_p50']:>8.1f} / {r['review_p95']:>7.1f}",
-              flush=True)
-    if a.batch_corpus:
-        b = run_batch_bench(a.batch_corpus, a.batch_n, a.batch_timeout)
+        folders[size] = folder
+        print(f"{size:>7} {b['build_s']:>8.1f} {b['build_rss_mb']:>8.0f} {b['index_mb']:>8.1f} {r['load_s']:>6.2f} "
+              f"{r['serve_rss_mb']:>8.0f} {r['n_queries']:>4} {r['search_p50']:>6.1f} / {r['search_p95']:>6.1f} "
+              f"{r['retrieve_p50']:>7.1f} / {r['retrieve_p95']:>6.1f} {r['rules_p50']:>5.2f} / {r['rules_p95']:>5.2f} "
+              f"{r['review_p50']:>8.1f} / {r['review_p95']:>7.1f}", flush=True)
+    if a.batch_corpus and a.batch_corpus in folders:
+        b = run_batch_bench(a.batch_corpus, a.batch_n, a.batch_timeout, folders[a.batch_corpus])
         if b.get("finished"):
             print(f"# batch: {b['reviewed']} targets, offline, corpus {a.batch_corpus}: {b['elapsed_s']:.1f} s "
-                  f"({b['reviewed'] / b['elapsed_s']:.1f}/s) + index build {b.get('build_s', 0):.1f} s, "
+                  f"({b['reviewed'] / b['elapsed_s']:.1f}/s) + index load {b.get('build_s', 0):.1f} s, "
                   f"peak RSS {b['rss_peak_mb']:.0f} MB, errors {b['errors']}")
         else:
             print(f"# batch: corpus {a.batch_corpus}: stopped after {a.batch_timeout:.0f} s with {b['reviewed']} of "
                   f"{a.batch_n} committed ({b['review_s']:.0f} s of reviewing): projected {b['projected_s'] / 60:.1f} min")
+    if not a.keep:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

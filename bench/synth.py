@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from assistant.models import Target
@@ -27,6 +28,12 @@ def real_records(path: Path = REAL_CORPUS) -> list[Target]:
 
 def synthesize(n: int, *, seed: int = 0, base: list[Target] | None = None, prefix: str = "syn") -> list[Target]:
     """`n` synthetic targets recombined from `base` (default: the shipped corpus)."""
+    return list(iter_synthesize(n, seed=seed, base=base, prefix=prefix))
+
+
+def iter_synthesize(n: int, *, seed: int = 0, base: list[Target] | None = None, prefix: str = "syn"
+                    ) -> Iterator[Target]:
+    """The same records as `synthesize`, one at a time (a 100k corpus is never held in memory)."""
     src = base or real_records()
     rng = random.Random(seed)
     names = [r.project_name for r in src if r.project_name]
@@ -37,7 +44,6 @@ def synthesize(n: int, *, seed: int = 0, base: list[Target] | None = None, prefi
         for ind in r.indicators:
             rows_by_l1.setdefault(ind.level1 or "", []).append(ind)
     years = sorted({r.year for r in src if r.year}) or [2023]
-    out = []
     for i in range(n):
         a, c = rng.choice(src), rng.choice(src)
         template = rng.choice(src)  # the shape: how many rows of each first-level category
@@ -49,12 +55,21 @@ def synthesize(n: int, *, seed: int = 0, base: list[Target] | None = None, prefi
         amount = c.amount_total_wan
         if amount:
             amount = round(amount * rng.uniform(0.5, 2.0), 2)
-        out.append(Target(
+        yield Target(
             id=f"{prefix}-{seed}-{i:06d}", project_name=name, implementing_unit=a.implementing_unit,
             department=c.department, region=c.region, year=rng.choice(years), project_attribute=a.project_attribute,
             amount_total_wan=amount, annual_goal=rng.choice(goals), long_term_goal=rng.choice(longs),
-            indicators=indicators, source_url="synthetic", sector=a.sector, notes="synthetic benchmark record"))
-    return out
+            indicators=indicators, source_url="synthetic", sector=a.sector, notes="synthetic benchmark record")
+
+
+def iter_corpus_of_size(size: int, *, seed: int = 0) -> Iterator[Target]:
+    """`corpus_of_size`, streamed."""
+    real = real_records()
+    if size <= len(real):
+        yield from real[:size]
+        return
+    yield from real
+    yield from iter_synthesize(size - len(real), seed=seed, base=real)
 
 
 def corpus_of_size(size: int, *, seed: int = 0) -> list[Target]:
@@ -73,7 +88,7 @@ def drafts(n: int, *, seed: int = 1) -> list[Target]:
     return out
 
 
-def write_jsonl(targets: list[Target], path: Path) -> Path:
+def write_jsonl(targets: Iterable[Target], path: Path) -> Path:
     path = Path(path)
     if path.resolve().is_relative_to((REPO_DIR / "corpus").resolve()):
         raise ValueError("synthetic records must never be written into corpus/")

@@ -275,9 +275,21 @@ def test_corpus_import_then_search(tmp_path: Path, hermetic_env: Path) -> None:
     assert saved["id"].startswith("u-") and saved["source_url"] == "imported:mine.jsonl"
     hits = json.loads(run("corpus", "search", "溶洞探险步道", "--format", "json").stdout)
     assert hits[0]["project_name"] == rec["project_name"] and hits[0]["id"] == saved["id"]
+    assert "先例库索引已更新：42 项" in res.stdout
     again = run("corpus", "import", str(src))
     assert "已导入 0 项（跳过重复 2 项）" in again.stdout
     assert not (REPO / "var" / "corpus" / "mine.jsonl").exists()
+
+
+def test_corpus_index_builds_once_then_loads(hermetic_env: Path) -> None:
+    first = run("corpus", "index")
+    assert first.exit_code == 0 and "先例库：41 项" in first.stdout
+    folders = list((hermetic_env.parent / "index").iterdir())
+    assert len(folders) == 1 and str(folders[0]) in first.stdout
+    mtime = (folders[0] / "stats.json").stat().st_mtime_ns
+    second = run("corpus", "index")
+    assert second.exit_code == 0 and (folders[0] / "stats.json").stat().st_mtime_ns == mtime
+    assert first.stdout.splitlines()[0] == second.stdout.splitlines()[0]
 
 
 def test_corpus_import_bad_suffix(tmp_path: Path) -> None:

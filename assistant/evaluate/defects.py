@@ -226,7 +226,7 @@ def cost_over_budget(t: Target, ctx: DefectContext) -> Target | None:
 
 def output_x100(t: Target, ctx: DefectContext) -> Target | None:
     """The main quantity target ×100: outputs far too large for the money."""
-    from assistant.retrieve import main_quantity
+    from assistant.index_build import main_quantity
 
     q = main_quantity(_norm(t))
     if q is None or q.value.number is None:
