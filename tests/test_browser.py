@@ -1,4 +1,6 @@
-"""Headless browser: log in as a unit, submit samples/draft.json, see the grade. Screenshots go to screenshots/.
+"""Headless browser: log in as a unit, submit samples/draft.json, see the grade; as an admin, create a
+user, issue and revoke a token, switch the rule profile and watch a batch upload finish.
+Screenshots go to screenshots/ (git-ignored).
 
 Drives the system chromium (/usr/bin/chromium) through Python playwright (no browser download);
 skips cleanly when either is absent.
@@ -24,6 +26,18 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
          "--disable-component-update", "--disable-sync"]
 
 
+class _SlowCritic:
+    """The real critic, one second slower for projects named 慢速…, so a batch is seen in progress."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.name = inner, getattr(inner, "name", "offline")
+
+    def critique(self, inp):  # type: ignore[no-untyped-def]
+        if "慢速" in inp.target.project_name:
+            time.sleep(1.0)
+        return self.inner.critique(inp)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,6 +48,7 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     import uvicorn
 
+    from assistant.pipeline import build_deps
     from assistant.settings import load_settings
     from assistant.web.app import create_app
     from assistant.web.auth import hash_password
@@ -44,7 +59,10 @@ def server(tmp_path_factory):
     pw = hash_password("password-123")
     store.create_user(username="unitA", password_hash=pw, role="unit", unit="湘潭市环境卫生管理处")
     store.create_user(username="rev", password_hash=pw, role="reviewer")
-    app = create_app(settings, store=store)
+    store.create_user(username="root", password_hash=pw, role="admin")
+    deps = build_deps(settings)
+    deps.critic = _SlowCritic(deps.critic)
+    app = create_app(settings, store=store, deps=deps)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -108,3 +126,93 @@ def test_unit_submits_draft_and_sees_grade(server):
         assert "请补充满意度指标后重新报送。" in page.content()
         assert "退回修改" in page.locator("main").inner_text()
         ctx.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium fonts-wqy-microhei)")
+def test_admin_manages_users_tokens_profiles_and_batches(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import httpx
+
+    SHOTS.mkdir(exist_ok=True)
+    draft = (ROOT / "samples" / "draft.json").read_text(encoding="utf-8")
+    import json
+
+    record = json.loads(draft)
+    batch = tmp_path / "批量草稿.jsonl"
+    batch.write_text("\n".join([json.dumps(dict(record, project_name="慢速：雾炮车抑尘降尘服务"), ensure_ascii=False),
+                                "{坏行", json.dumps(dict(record, project_name="慢速：城区道路洒水降尘服务"),
+                                                   ensure_ascii=False)]), encoding="utf-8")
+    csp_errors: list[str] = []
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
+        ctx = _browser(p, profile)
+        page = ctx.new_page()
+        page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        _login(page, server, "root")
+        page.wait_for_url(server + "/ui/submissions")
+        # users: create a budget-unit account
+        page.click("nav >> text=用户")
+        page.wait_for_url(server + "/ui/admin/users")
+        form = page.locator("[data-testid=create-user]")
+        form.locator("input[name=username]").fill("unitNew")
+        form.locator("input[name=password]").fill("new-password-1")
+        form.locator("select[name=role]").select_option("unit")
+        form.locator("input[name=unit]").fill("湘潭市城市管理和综合执法局")
+        form.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        assert "已创建用户「unitNew」" in page.locator(".notice").inner_text()
+        assert page.locator("table.grid tbody tr", has_text="unitNew").count() == 1
+        page.screenshot(path=str(SHOTS / "admin_users.png"), full_page=True)
+        # tokens: issue one for the new user, see it once, use it, revoke it
+        page.click("nav.tabs >> text=API 令牌")
+        form = page.locator("[data-testid=create-token]")
+        form.locator("select[name=user_id]").select_option(label="unitNew（预算单位）")
+        form.locator("input[name=note]").fill("财务系统对接")
+        form.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        token = page.locator("[data-testid=new-token] code.secret").inner_text().strip()
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(server + "/api/me", headers=bearer).json()["username"] == "unitNew"
+        page.screenshot(path=str(SHOTS / "admin_token_once.png"), full_page=True)
+        row = page.locator("table.tokens tbody tr", has_text="财务系统对接")
+        row.locator("button", has_text="撤销").click()
+        page.wait_for_load_state()
+        assert "已撤销令牌" in page.locator(".notice").inner_text()
+        assert page.locator("[data-testid=new-token]").count() == 0 and token not in page.content()
+        assert httpx.get(server + "/api/me", headers=bearer).status_code == 401
+        # rule profiles: look at xinjiang, make it the server's profile
+        page.click("nav.tabs >> text=规则配置")
+        page.click("table.profiles >> text=xinjiang")
+        page.wait_for_url(server + "/ui/admin/profiles/xinjiang")
+        assert page.locator("table.rules tbody tr").count() >= 40
+        page.screenshot(path=str(SHOTS / "admin_profile_detail.png"), full_page=True)
+        page.click("text=← 返回规则配置列表")
+        page.click("button[data-profile=xinjiang]")
+        page.wait_for_load_state()
+        assert "已切换为「新疆" in page.locator(".notice").inner_text()
+        assert "当前配置" in page.locator("table.profiles tbody tr", has_text="xinjiang").inner_text()
+        page.screenshot(path=str(SHOTS / "admin_profiles.png"), full_page=True)
+        # batch upload: watch the status page until the job is done
+        page.click("header nav >> text=批量上传")
+        page.wait_for_url(server + "/ui/batches")
+        page.set_input_files("input[name=file]", str(batch))
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/ui/batches/*")
+        assert page.locator("[data-testid=job-status]").inner_text() in ("排队中", "审核中")
+        assert page.locator("meta[http-equiv=refresh]").count() == 1
+        page.screenshot(path=str(SHOTS / "batch_running.png"), full_page=True)
+        # the page reloads itself (<meta refresh>); a script here would be refused by the strict CSP
+        sync_api.expect(page.locator("[data-testid=job-status]")).to_have_text("已完成", timeout=60_000)
+        assert page.locator("meta[http-equiv=refresh]").count() == 0
+        assert page.locator("[data-testid=job-count]").inner_text() == "3/3"
+        assert page.locator("table.job-items a", has_text="查看审核结果").count() == 2
+        assert "第2行" in page.locator("table.job-items").inner_text()
+        page.screenshot(path=str(SHOTS / "batch_status.png"), full_page=True)
+        page.locator("table.job-items a", has_text="查看审核结果").first.click()
+        page.wait_for_url(server + "/ui/submissions/*")
+        assert "规则配置：xinjiang" in page.locator("main").inner_text()
+        page.click("header nav >> text=审计")
+        page.wait_for_url(server + "/ui/admin/audit")
+        assert "撤销令牌" in page.locator("table.audit").inner_text()
+        page.screenshot(path=str(SHOTS / "admin_audit.png"), full_page=True)
+        ctx.close()
+    assert not csp_errors, csp_errors

@@ -14,7 +14,7 @@ from assistant.pipeline import build_deps
 from assistant.settings import load_settings
 from assistant.web.app import WebConfig, create_app, ensure_admin
 from assistant.web.auth import hash_password
-from assistant.web.store import Store
+from assistant.web.store import MIGRATIONS, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))
@@ -149,7 +149,7 @@ def test_versions_are_immutable(tmp_path):
         store.db.execute("UPDATE versions SET grade = '优'")
     with pytest.raises(Exception, match="immutable"):
         store.db.execute("DELETE FROM versions")
-    assert store.migrate() == 1  # idempotent
+    assert store.migrate() == len(MIGRATIONS) == 2  # idempotent
 
 
 def test_reviewer_decision_and_audit(client, tokens):
@@ -220,6 +220,7 @@ def test_export_formats(client, tokens):
 def test_corpus_search_and_filters(client, tokens):
     r = client.get("/api/corpus/search", params={"q": "雾炮车 抑尘", "k": 3}, headers=tokens["unitA"])
     assert r.status_code == 200 and 1 <= len(r.json()) <= 3
+    _submit(client, tokens["unitA"])  # self-contained: under xdist the other tests may run elsewhere
     rows = client.get("/api/submissions", params={"grade": "优"}, headers=tokens["rev"]).json()
     assert all(s["grade"] == "优" for s in rows)
     some = client.get("/api/submissions", headers=tokens["rev"]).json()[0]

@@ -17,11 +17,14 @@ from starlette.datastructures import UploadFile
 from assistant.errors import InputError
 from assistant.models import Grade
 from assistant.web import service
-from assistant.web.auth import User, api_user, authenticate, hash_password, issue_token, require_roles
+from assistant.web.auth import User, api_user, authenticate, issue_token, now_s, require_roles
+from assistant.web.profiles import NAME_PATTERN
 from assistant.web.service import DecisionIn, JobStatus, RatingIn, SubmissionDetail, SubmissionSummary
 
 router = APIRouter(prefix="/api")
 Id = Annotated[int, Path(ge=1, le=2**53, description="编号")]
+ProfileChoice = Annotated[str | None, Query(max_length=40, pattern=NAME_PATTERN,
+                                            description="规则配置名称（GET /api/profiles），缺省为服务器当前配置")]
 MAX_VERSION = 1_000_000
 
 _UPLOAD_BODY = {
@@ -47,13 +50,6 @@ class TokenOut(BaseModel):
     token: str
     token_type: str = "bearer"
     user: User
-
-
-class UserIn(BaseModel):
-    username: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")
-    password: str = Field(min_length=8, max_length=200)
-    role: Literal["unit", "reviewer", "expert", "admin"]
-    unit: str = Field(default="", max_length=200)
 
 
 class Created(BaseModel):
@@ -98,7 +94,7 @@ async def _file(request: Request) -> tuple[str, bytes]:
 def login(body: LoginIn, request: Request) -> TokenOut:
     store = request.app.state.store
     user = authenticate(store, body.username, body.password)
-    return TokenOut(token=issue_token(store, user), user=user)
+    return TokenOut(token=issue_token(store, user, now_s=now_s(request), note="登录"), user=user)
 
 
 @router.get("/me", response_model=User, tags=["认证"], summary="当前用户")
@@ -108,12 +104,14 @@ def me(user: User = Depends(api_user)) -> User:
 
 @router.post("/submissions", response_model=SubmitOut, status_code=201, tags=["提交"], openapi_extra=_UPLOAD_BODY,
              summary="提交绩效目标（JSON 或上传 .json/.xlsx 文件）并获取审核结果")
-async def submit(request: Request, user: User = Depends(require_roles("unit", "admin"))) -> SubmitOut:
-    target = await _target_from_request(request)
+async def submit(request: Request, user: User = Depends(require_roles("unit", "admin")),
+                 profile: ProfileChoice = None) -> SubmitOut:
     state = request.app.state
+    profile = service.check_profile(state, profile)
+    target = await _target_from_request(request)
     from starlette.concurrency import run_in_threadpool
 
-    sid = await run_in_threadpool(service.submit, state, user, target)
+    sid = await run_in_threadpool(service.submit, state, user, target, profile)
     return SubmitOut(id=sid, version=1, submission=service.detail(state.store, user, sid))
 
 
@@ -138,14 +136,15 @@ def get_submission(submission_id: Id, request: Request, user: User = Depends(api
 
 @router.post("/submissions/{submission_id}/versions", response_model=SubmitOut, status_code=201, tags=["提交"],
              openapi_extra=_UPLOAD_BODY, summary="修改后重新提交（保留历史版本）")
-async def resubmit(submission_id: Id, request: Request, user: User = Depends(require_roles("unit", "admin"))
-                   ) -> SubmitOut:
+async def resubmit(submission_id: Id, request: Request, user: User = Depends(require_roles("unit", "admin")),
+                   profile: ProfileChoice = None) -> SubmitOut:
     state = request.app.state
     service.visible(state.store, user, submission_id)  # 404 before parsing another unit's resubmission
+    profile = service.check_profile(state, profile)
     target = await _target_from_request(request)
     from starlette.concurrency import run_in_threadpool
 
-    version = await run_in_threadpool(service.resubmit, state, user, submission_id, target)
+    version = await run_in_threadpool(service.resubmit, state, user, submission_id, target, profile)
     return SubmitOut(id=submission_id, version=version, submission=service.detail(state.store, user, submission_id))
 
 
@@ -185,11 +184,15 @@ def export(submission_id: Id, request: Request, user: User = Depends(api_user),
 
 
 @router.post("/batches", response_model=JobStatus, status_code=202, tags=["批量"], openapi_extra=_FILE_BODY,
-             summary="批量上传 .jsonl（每行一个绩效目标），后台审核")
-async def create_batch(request: Request, user: User = Depends(require_roles("unit", "admin"))) -> JobStatus:
-    filename, data = await _file(request)
+             summary="批量上传 .jsonl（每行一个绩效目标）、.json（目标数组）或 .xlsx 申报表，后台审核")
+async def create_batch(request: Request, user: User = Depends(require_roles("unit", "admin")),
+                       profile: ProfileChoice = None) -> JobStatus:
     state = request.app.state
-    job_id = service.start_batch(state, user, filename, data)
+    profile = service.check_profile(state, profile)
+    filename, data = await _file(request)
+    from starlette.concurrency import run_in_threadpool
+
+    job_id = await run_in_threadpool(service.start_batch, state, user, filename, data, profile)
     return service.job_status(state.store, user, job_id)
 
 
@@ -211,54 +214,6 @@ def corpus_search(request: Request, user: User = Depends(api_user), q: str = Que
                     "source_url": rec.source_url,
                     "indicators": [{"name": i.name, "value": i.value} for i in rec.indicators[:30]]})
     return out
-
-
-@router.post("/corpus/import", tags=["管理"], openapi_extra=_FILE_BODY, summary="管理员：导入已批复目标到先例库")
-async def corpus_import(request: Request, user: User = Depends(require_roles("admin"))) -> dict[str, Any]:
-    filename, data = await _file(request)
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(service.import_corpus, request.app.state, user, filename, data)
-
-
-@router.post("/users", response_model=Created, status_code=201, tags=["管理"], summary="管理员：创建用户")
-def create_user(body: UserIn, request: Request, user: User = Depends(require_roles("admin"))) -> Created:
-    store = request.app.state.store
-    if body.role == "unit" and not body.unit.strip():
-        raise InputError("预算单位用户必须填写所属单位", where="unit")
-    if store.user_by_name(body.username) is not None:
-        raise InputError("用户名已存在", where="username")
-    uid = store.create_user(username=body.username, password_hash=hash_password(body.password), role=body.role,
-                            unit=body.unit.strip())
-    store.audit(user.username, "user_created", f"user:{uid}", {"username": body.username, "role": body.role,
-                                                               "unit": body.unit})
-    return Created(id=uid)
-
-
-@router.get("/users", tags=["管理"], summary="管理员：用户列表")
-def list_users(request: Request, user: User = Depends(require_roles("admin"))) -> list[dict[str, Any]]:
-    return request.app.state.store.list_users()
-
-
-@router.post("/users/{user_id}/tokens", response_model=TokenOut, status_code=201, tags=["管理"],
-             summary="管理员：为用户签发 API 令牌")
-def create_token(user_id: Id, request: Request, user: User = Depends(require_roles("admin"))) -> TokenOut:
-    from assistant.errors import NotFoundError
-
-    store = request.app.state.store
-    row = store.user(user_id)
-    if row is None:
-        raise NotFoundError("未找到该用户", where=f"user {user_id}")
-    target = User(id=row["id"], username=row["username"], role=row["role"], unit=row["unit"])
-    token = issue_token(store, target)
-    store.audit(user.username, "token_issued_for", f"user:{user_id}")
-    return TokenOut(token=token, user=target)
-
-
-@router.get("/audit", tags=["管理"], summary="管理员：审计记录")
-def audit(request: Request, user: User = Depends(require_roles("admin")),
-          limit: int = Query(default=200, ge=1, le=2000)) -> list[dict[str, Any]]:
-    return request.app.state.store.audit_rows(limit=limit)
 
 
 @router.get("/ratings.jsonl", response_class=PlainTextResponse, tags=["专家评分"],

@@ -1,16 +1,20 @@
 """`create_app(settings)`: the FastAPI application (JSON API under /api, Chinese UI elsewhere).
 
 The AssistantError hierarchy is translated here, once: Chinese `{"error", "where"}` bodies with
-the right status code, never a traceback. Middleware caps the request body (413) and rate-limits
-per token / session / IP (429).
+the right status code, never a traceback. Middleware caps the request body (413), rate-limits
+per token / session / IP (429) and puts the security headers (CSP without inline scripts,
+nosniff, referrer policy, no framing, no caching of pages) on every response, rejections included.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import sys
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,12 +43,15 @@ _HTTP_CN = {400: "请求无效", 401: "需要登录", 403: "无权访问", 404: 
 _FIELD_CN = {"project_name": "项目名称", "indicators": "指标", "final_grade": "最终等级", "opinion": "审核意见",
              "status": "处理结果", "username": "用户名", "password": "密码", "role": "角色", "unit": "单位",
              "completeness": "完整性", "relevance": "相关性", "suitability": "适当性", "fund_fit": "资金匹配性",
-             "overall": "总分", "q": "检索词", "k": "返回条数", "format": "导出格式", "file": "文件"}
+             "overall": "总分", "q": "检索词", "k": "返回条数", "format": "导出格式", "file": "文件",
+             "name": "名称", "disabled": "停用", "profile": "规则配置", "note": "备注", "user_id": "用户编号",
+             "token_id": "令牌编号", "limit": "条数"}
 _TYPE_CN = {"missing": "缺失", "int_parsing": "应为整数", "float_parsing": "应为数字", "string_type": "应为文本",
             "literal_error": "取值不在允许范围内", "greater_than_equal": "过小", "less_than_equal": "过大",
             "string_too_short": "过短", "string_too_long": "过长", "json_invalid": "不是有效的 JSON",
             "model_attributes_type": "应为对象", "dict_type": "应为对象", "list_type": "应为列表",
-            "extra_forbidden": "是未知字段", "bool_parsing": "应为 true/false", "int_from_float": "应为整数"}
+            "extra_forbidden": "是未知字段", "bool_parsing": "应为 true/false", "int_from_float": "应为整数",
+            "string_pattern_mismatch": "格式不符合要求", "bool_type": "应为 true/false"}
 
 
 class WebConfig(BaseModel):
@@ -56,6 +63,47 @@ class WebConfig(BaseModel):
     batch_workers: int = Field(default=2, ge=1, le=16)
     max_batch_lines: int = 5000
     secret: str | None = None  # signs CSRF tokens; random per process when unset
+    session_idle_s: float = Field(default=3600.0, gt=0)  # a session ends after this long without a request
+    session_max_s: float = Field(default=8 * 3600.0, gt=0)  # and this long after login, whatever happens
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WebConfig:
+        """Defaults, then ASSISTANT_SESSION_IDLE_MINUTES / ASSISTANT_SESSION_MAX_HOURS, then `overrides`."""
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        for var, field, factor in (("ASSISTANT_SESSION_IDLE_MINUTES", "session_idle_s", 60.0),
+                                   ("ASSISTANT_SESSION_MAX_HOURS", "session_max_s", 3600.0)):
+            raw = (env.get(var) or "").strip()
+            if raw:
+                try:
+                    data[field] = float(raw) * factor
+                except ValueError:
+                    raise ConfigError(f"环境变量 {var} 应为数字，实际是「{raw}」") from None
+        data.update(overrides)
+        try:
+            return cls(**data)
+        except ValueError as exc:
+            raise ConfigError(f"网页服务配置无效：{exc}") from None
+
+
+# No inline scripts or styles anywhere in our pages; only /docs and /redoc (FastAPI's generated pages, which
+# load Swagger UI / ReDoc from a CDN with a small inline bootstrap script) get a looser policy.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+CSP_DOCS = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+_DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-security-policy", (CSP_DOCS if path in _DOCS_PATHS else CSP).encode()),
+               (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"same-origin"), (b"cross-origin-opener-policy", b"same-origin"),
+               (b"permissions-policy", b"camera=(), microphone=(), geolocation=()")]
+    if not path.startswith("/static/"):
+        headers.append((b"cache-control", b"no-store"))
+    return headers
 
 
 def error_body(message: str, where: str | None = None) -> dict[str, Any]:
@@ -123,6 +171,16 @@ class _LimitsMiddleware:
 
         request = _Req(scope)
         path, method = scope["path"], scope["method"]
+        extra = security_headers(path)
+        original_send = send
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [h for h in extra if h[0] not in names]
+            await original_send(message)
+
+        send = send_with_headers
         if path in ("/login", "/api/login") and method == "POST":
             ip = request.client.host if request.client else "?"
             if not self.login_limiter.allow(ip):
@@ -145,16 +203,8 @@ class _LimitsMiddleware:
                     raise _TooLarge()
             return message
 
-        async def send_with_headers(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                            (b"referrer-policy", b"same-origin")]
-                message["headers"] = headers
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, limited_receive, send)
         except _TooLarge:
             await self._reject(scope, receive, send, 413, too_big_msg)
 
@@ -183,12 +233,13 @@ def ensure_admin(store: Store, *, username: str | None = None, password: str | N
 
 
 def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None = None,
-               store: Store | None = None) -> FastAPI:
+               store: Store | None = None, clock: Callable[[], float] | None = None) -> FastAPI:
+    """`clock` (epoch seconds; default time.time) decides session expiry, so tests can move time."""
     from fastapi.templating import Jinja2Templates
 
-    from assistant.web import api, ui
+    from assistant.web import api, api_admin, ui, ui_admin, ui_batch
 
-    config = config or WebConfig()
+    config = config or WebConfig.from_env()
     if deps is None:
         from assistant.pipeline import build_deps
 
@@ -209,6 +260,8 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     app.state.store = store or Store(settings.db_path)
     app.state.secret = config.secret or secrets.token_hex(32)
     app.state.executor = executor
+    app.state.clock = clock or time.time
+    app.state.profile_deps = {}  # (profile name, body) -> (base deps, deps for that profile)
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
     app.state.templates = templates
     _install_handlers(app)
@@ -216,7 +269,10 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
                        limiter=RateLimiter(config.rate_per_s, config.rate_burst),
                        login_limiter=RateLimiter(config.login_rate_per_s, config.login_burst))
     app.include_router(api.router)
+    app.include_router(api_admin.router)
     app.include_router(ui.router)
+    app.include_router(ui_admin.router)
+    app.include_router(ui_batch.router)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     return app
 

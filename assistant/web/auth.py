@@ -1,5 +1,9 @@
 """Authentication and authorisation: argon2 passwords, hashed bearer tokens, cookie sessions with
 a CSRF token, role checks as FastAPI dependencies, and a per-token / per-IP token-bucket rate limiter.
+
+Only SHA-256 hashes of tokens are stored (plus a 6-character prefix to tell them apart). Sessions
+expire server-side: after `session_idle_s` without a request and `session_max_s` after login,
+whatever the cookie says. Time comes from `app.state.clock` so tests can move it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ class User(BaseModel):
     unit: str = ""
 
 
+TOUCH_EVERY_S = 60.0  # last-use times are written at most this often per token
+TOKEN_PREFIX_LEN = 6
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -80,15 +88,19 @@ def authenticate(store: Any, username: str, password: str) -> User:
         raise AuthError("用户名或密码错误")
     if not verify_password(row["password_hash"], password):
         raise AuthError("用户名或密码错误")
+    if row.get("disabled"):
+        raise AuthError("该账号已停用，请联系管理员")
     return _user(row)
 
 
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def issue_token(store: Any, user: User, *, kind: str = "api") -> str:
+def issue_token(store: Any, user: User, *, kind: str = "api", now_s: float | None = None, note: str = "") -> str:
+    """A new random token; only its hash and a short prefix are stored."""
     token = new_token()
-    store.add_token(token_hash(token), user.id, kind=kind)
+    store.add_token(token_hash(token), user.id, kind=kind, prefix=token[:TOKEN_PREFIX_LEN], note=note,
+                    now_s=time.time() if now_s is None else now_s)
     store.audit(user.username, "login" if kind == "session" else "token_issued", f"user:{user.id}", {"kind": kind})
     return token
 
@@ -133,23 +145,56 @@ def _store(request: Request) -> Any:
     return request.app.state.store
 
 
+def now_s(request: Request) -> float:
+    return float(request.app.state.clock())
+
+
+def _touch(store: Any, row: dict[str, Any], t: float, every: float) -> None:
+    last = row["t_last_used_s"]
+    if last is None or t - last >= every:
+        store.touch_token(row["t_id"], t)
+
+
 def api_user(request: Request) -> User:
     """Bearer token only: the JSON API never trusts cookies, so it needs no CSRF token."""
     auth = request.headers.get("authorization", "")
     if not auth.lower().startswith("bearer ") or not auth[7:].strip():
         raise AuthError("需要登录：请在 Authorization 头中提供 Bearer 令牌")
-    row = _store(request).user_for_token(token_hash(auth[7:].strip()), kind="api")
-    if row is None:
+    store = _store(request)
+    row = store.token_row(token_hash(auth[7:].strip()), kind="api")
+    if row is None or row["t_revoked"] or row["disabled"]:
         raise AuthError("令牌无效或已撤销")
+    _touch(store, row, now_s(request), TOUCH_EVERY_S)
     return _user(row)
 
 
+def session_expired(row: dict[str, Any], t: float, config: Any) -> bool:
+    last = row["t_last_used_s"] if row["t_last_used_s"] is not None else row["t_created_s"]
+    return t - row["t_created_s"] > config.session_max_s or t - last > config.session_idle_s
+
+
 def session_user(request: Request) -> User | None:
+    """The cookie's user, or None when there is no session or it has ended (the row is then deleted)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    row = _store(request).user_for_token(token_hash(token), kind="session")
-    return _user(row) if row else None
+    store, hashed = _store(request), token_hash(token)
+    row = store.token_row(hashed, kind="session")
+    if row is None:
+        return None
+    t, config = now_s(request), request.app.state.config
+    if row["disabled"] or row["t_revoked"] or session_expired(row, t, config):
+        store.drop_token(hashed)
+        return None
+    _touch(store, row, t, min(TOUCH_EVERY_S, config.session_idle_s / 10))
+    return _user(row)
+
+
+def start_session(request: Request, user: User) -> str:
+    """Log in: drop ended sessions (cheap housekeeping), then issue a session token."""
+    store, t, config = _store(request), now_s(request), request.app.state.config
+    store.drop_sessions_before(created_before=t - config.session_max_s, idle_before=t - config.session_idle_s)
+    return issue_token(store, user, kind="session", now_s=t)
 
 
 def require_roles(*roles: str):  # type: ignore[no-untyped-def]

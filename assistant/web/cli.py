@@ -16,7 +16,12 @@ from assistant.errors import AssistantError
               help="SQLite 数据库路径（默认 var/assistant.db 或 ASSISTANT_DB）")
 @click.option("--init-admin", "init_admin", default=None, metavar="USER:PASS", help="首次启动时创建的管理员")
 @click.option("--max-upload-mb", default=10, show_default=True, type=int, help="上传大小上限（MB）")
-def serve_command(host: str, port: int, db: Path | None, init_admin: str | None, max_upload_mb: int) -> None:
+@click.option("--session-idle-minutes", type=click.FloatRange(min=1), default=None,
+              help="网页会话闲置多久后失效（分钟，默认 60 或 ASSISTANT_SESSION_IDLE_MINUTES）")
+@click.option("--session-max-hours", type=click.FloatRange(min=0.1), default=None,
+              help="网页会话登录后最长有效期（小时，默认 8 或 ASSISTANT_SESSION_MAX_HOURS）")
+def serve_command(host: str, port: int, db: Path | None, init_admin: str | None, max_upload_mb: int,
+                  session_idle_minutes: float | None, session_max_hours: float | None) -> None:
     """启动网页服务与 JSON API（FastAPI + uvicorn）。"""
     import uvicorn
 
@@ -36,7 +41,12 @@ def serve_command(host: str, port: int, db: Path | None, init_admin: str | None,
         if generated:
             click.echo(f"已创建管理员 admin，初始密码（只显示这一次）：{generated}", err=True)
         click.echo("正在加载先例库与评审模型……", err=True)
-        app = create_app(settings, config=WebConfig(max_body_bytes=max_upload_mb * 1024 * 1024), store=store)
+        overrides: dict[str, float] = {"max_body_bytes": max_upload_mb * 1024 * 1024}
+        if session_idle_minutes is not None:
+            overrides["session_idle_s"] = session_idle_minutes * 60
+        if session_max_hours is not None:
+            overrides["session_max_s"] = session_max_hours * 3600
+        app = create_app(settings, config=WebConfig.from_env(**overrides), store=store)
     except AssistantError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"绩效目标审核助手已启动：http://{host}:{port}/  （API 文档：http://{host}:{port}/docs）")

@@ -71,14 +71,27 @@ class RatingIn(BaseModel):
     notes: str = Field(default="", max_length=5000)
 
 
+class JobItem(BaseModel):
+    line: int = Field(description="行号（.jsonl）或第几张表（.xlsx）")
+    submission_id: int | None = None
+    error: str | None = None
+    project_name: str = ""
+    fallback: str | None = Field(default=None, description="LLM 评审失败、改用离线评审的原因")
+
+
 class JobStatus(BaseModel):
     id: int
     status: str
     total: int
     done: int
     failed: int
+    fallbacks: int = 0
     progress: float
-    items: list[dict[str, Any]] = Field(default_factory=list)
+    filename: str = ""
+    profile: str = ""
+    created: str = ""
+    finished: str | None = None
+    items: list[JobItem] = Field(default_factory=list)
 
 
 STATUS_CN = {"submitted": "待审核", "returned": "退回修改", "passed": "审核通过"}
@@ -159,32 +172,46 @@ def detail(store: Any, user: User, submission_id: int, version: int | None = Non
 
 
 # -- actions ---------------------------------------------------------------------------------
-def review_target(app_state: Any, target: Target) -> Review:
+def review_target(app_state: Any, target: Target, profile: str | None = None) -> Review:
+    """Review with the named rule profile (None: the server's active profile)."""
+    from assistant.web.profiles import deps_for
+
     with _deps_lock:
-        deps = app_state.deps
+        deps = deps_for(app_state, profile)
     return run_review(target, deps)
 
 
-def submit(app_state: Any, user: User, target: Target) -> int:
+def check_profile(app_state: Any, profile: str | None) -> str | None:
+    """A chosen profile must exist (400 in Chinese otherwise); empty means the active one."""
+    from assistant.web.profiles import resolve
+
+    if not (profile or "").strip():
+        return None
+    return resolve(app_state, profile).name
+
+
+def submit(app_state: Any, user: User, target: Target, profile: str | None = None) -> int:
     if user.role not in ("unit", "admin"):
         raise ForbiddenError("只有预算单位（或管理员）可以提交草稿")
-    review = review_target(app_state, target)
+    review = review_target(app_state, target, profile)
     store = app_state.store
     sid = store.create_submission(unit=user.unit, user_id=user.id, target=target, review=review)
     store.audit(user.username, "submitted", f"submission:{sid}",
-                {"version": 1, "grade": review.grade, "content_hash": review.meta.content_hash})
+                {"version": 1, "grade": review.grade, "content_hash": review.meta.content_hash,
+                 "profile": review.meta.profile})
     return sid
 
 
-def resubmit(app_state: Any, user: User, submission_id: int, target: Target) -> int:
+def resubmit(app_state: Any, user: User, submission_id: int, target: Target, profile: str | None = None) -> int:
     store = app_state.store
     row = visible(store, user, submission_id)
     if user.role != "admin" and not (user.role == "unit" and row["unit"] == user.unit):
         raise ForbiddenError("只有提交单位可以修改后重新提交")
-    review = review_target(app_state, target)
+    review = review_target(app_state, target, profile)
     version = store.add_version(submission_id, user_id=user.id, target=target, review=review)
     store.audit(user.username, "resubmitted", f"submission:{submission_id}",
-                {"version": version, "grade": review.grade, "content_hash": review.meta.content_hash})
+                {"version": version, "grade": review.grade, "content_hash": review.meta.content_hash,
+                 "profile": review.meta.profile})
     return version
 
 
@@ -232,39 +259,81 @@ def ratings_jsonl(store: Any) -> str:
 
 
 # -- batches ---------------------------------------------------------------------------------
-def start_batch(app_state: Any, user: User, filename: str, data: bytes) -> int:
+BATCH_SUFFIXES = {".jsonl", ".json", ".xlsx"}
+
+
+def _batch_items(name: str, data: bytes, max_lines: int) -> list[tuple[int, str | Target]]:
+    """(line or sheet number, JSON text or parsed target) for every target in an uploaded batch file."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in BATCH_SUFFIXES:
+        raise InputError("批量上传只支持 .jsonl（每行一个绩效目标 JSON）、.json（目标数组）或 .xlsx 申报表", where=name)
+    if not data:
+        raise InputError("上传的文件为空", where=name)
+    if suffix == ".xlsx":
+        if not data.startswith(XLSX_MAGIC):
+            raise InputError("文件扩展名是 .xlsx，但内容不是 Excel 工作簿", where=name)
+        from assistant.importers.xlsx import read_targets as read_xlsx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "batch.xlsx"
+            path.write_bytes(data)
+            items: list[tuple[int, str | Target]] = list(enumerate(read_xlsx(path), start=1))
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError("文件不是 UTF-8 编码", where=name) from None
+        if suffix == ".json":
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"JSON 格式错误（第{exc.lineno}行第{exc.colno}列：{exc.msg}）", where=name) from None
+            rows = parsed if isinstance(parsed, list) else [parsed]
+            items = [(n, json.dumps(row, ensure_ascii=False)) for n, row in enumerate(rows, start=1)]
+        else:
+            items = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not items:
+        raise InputError("文件中没有绩效目标", where=name)
+    if len(items) > max_lines:
+        raise InputError(f"单次最多{max_lines}个绩效目标", where=name)
+    return items
+
+
+def start_batch(app_state: Any, user: User, filename: str, data: bytes, profile: str | None = None) -> int:
     if user.role not in ("unit", "admin"):
         raise ForbiddenError("只有预算单位（或管理员）可以批量提交")
     name = Path(filename or "batch.jsonl").name
-    if Path(name).suffix.lower() != ".jsonl":
-        raise InputError("批量上传只支持 .jsonl 文件（每行一个绩效目标 JSON）", where=name)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("文件不是 UTF-8 编码", where=name) from None
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not lines:
-        raise InputError("文件中没有绩效目标", where=name)
-    if len(lines) > app_state.config.max_batch_lines:
-        raise InputError(f"单次最多{app_state.config.max_batch_lines}行", where=name)
+    chosen = check_profile(app_state, profile)
+    items = _batch_items(name, data, app_state.config.max_batch_lines)
+    from assistant.web.profiles import active_name
+
     store = app_state.store
-    job_id = store.create_job(user_id=user.id, unit=user.unit, total=len(lines))
-    store.audit(user.username, "batch_started", f"job:{job_id}", {"file": name, "total": len(lines)})
-    app_state.executor.submit(_run_batch, app_state, user, job_id, name, lines)
+    job_id = store.create_job(user_id=user.id, unit=user.unit, total=len(items), filename=name,
+                              profile=chosen or active_name(app_state))
+    store.audit(user.username, "batch_started", f"job:{job_id}", {"file": name, "total": len(items)})
+    app_state.executor.submit(_run_batch, app_state, user, job_id, name, items, chosen)
     return job_id
 
 
-def _run_batch(app_state: Any, user: User, job_id: int, name: str, lines: list[tuple[int, str]]) -> None:
+def _run_batch(app_state: Any, user: User, job_id: int, name: str, items: list[tuple[int, str | Target]],
+               profile: str | None) -> None:
     store = app_state.store
+    unit = "张表" if Path(name).suffix.lower() == ".xlsx" else ("个" if name.lower().endswith(".json") else "行")
     try:
-        for n, line in lines:
+        for n, item in items:
+            where = f"{name} 第{n}{unit}"
+            label = item.project_name if isinstance(item, Target) else ""
             try:
-                target = parse_json_text(line, where=f"{name} 第{n}行")
-                store.job_item(job_id, n, submission_id=submit(app_state, user, target))
+                target = item if isinstance(item, Target) else parse_json_text(item, where=where)
+                label = target.project_name
+                sid = submit(app_state, user, target, profile)
+                _, review = store.review(sid)
+                store.job_item(job_id, n, submission_id=sid, project_name=label,
+                               fallback=review.fallback_reason or None)
             except InputError as exc:
-                store.job_item(job_id, n, error=str(exc))
+                store.job_item(job_id, n, error=str(exc), project_name=label)
             except Exception:  # noqa: BLE001 - one bad record must not stop the batch
-                store.job_item(job_id, n, error=f"{name} 第{n}行：审核失败（内部错误）")
+                store.job_item(job_id, n, error=f"{where}：审核失败（内部错误）", project_name=label)
         store.finish_job(job_id, "done")
     except Exception:  # noqa: BLE001
         store.finish_job(job_id, "failed")
@@ -275,8 +344,11 @@ def job_status(store: Any, user: User, job_id: int) -> JobStatus:
     if user.role != "admin" and row["user_id"] != user.id:
         raise NotFoundError("未找到该批量任务", where=f"job {job_id}")
     finished = row["done"] + row["failed"]
+    items = [JobItem.model_validate(i) for i in row["items"]]
     return JobStatus(id=row["id"], status=row["status"], total=row["total"], done=row["done"], failed=row["failed"],
-                     progress=round(finished / row["total"], 4) if row["total"] else 1.0, items=row["items"])
+                     fallbacks=sum(1 for i in items if i.fallback), filename=row["filename"], profile=row["profile"],
+                     created=row["created"], finished=row["finished"],
+                     progress=round(finished / row["total"], 4) if row["total"] else 1.0, items=items)
 
 
 # -- export and corpus -------------------------------------------------------------------------

@@ -51,11 +51,40 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX submissions_unit ON submissions(unit)",
         "CREATE INDEX versions_grade ON versions(grade)",
     ],
+    [  # 2: token ids / prefixes / last use / revocation, session times, disabled users, profiles, batch details
+        """CREATE TABLE tokens_v2 (id INTEGER PRIMARY KEY, token_hash TEXT UNIQUE NOT NULL,
+           user_id INTEGER NOT NULL REFERENCES users(id), kind TEXT NOT NULL DEFAULT 'api',
+           prefix TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
+           created_s REAL NOT NULL DEFAULT 0, last_used_s REAL, revoked TEXT)""",
+        # API tokens keep working; old sessions (no server-side times) are dropped: users log in again
+        """INSERT INTO tokens_v2 (token_hash, user_id, kind, created, created_s)
+           SELECT token_hash, user_id, kind, created, COALESCE(CAST(strftime('%s', created) AS REAL), 0)
+           FROM tokens WHERE kind = 'api'""",
+        "DROP TABLE tokens",
+        "ALTER TABLE tokens_v2 RENAME TO tokens",
+        "CREATE INDEX tokens_user ON tokens(user_id)",
+        "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN filename TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN profile TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE job_items ADD COLUMN project_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE job_items ADD COLUMN fallback TEXT",
+        """CREATE TABLE app_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated TEXT NOT NULL,
+           updated_by TEXT NOT NULL DEFAULT '')""",
+        """CREATE TABLE custom_profiles (name TEXT PRIMARY KEY, body TEXT NOT NULL, created TEXT NOT NULL,
+           created_by TEXT NOT NULL DEFAULT '')""",
+    ],
 ]
 
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def iso(seconds: float | None) -> str | None:
+    """Epoch seconds as the ISO text the other columns use (None stays None)."""
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class Store:
@@ -133,17 +162,81 @@ class Store:
         return self._one("SELECT * FROM users WHERE id = ?", (user_id,))
 
     def list_users(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT id, username, role, unit, created FROM users ORDER BY id")
+        return self._rows("SELECT id, username, role, unit, created, disabled FROM users ORDER BY id")
 
-    def add_token(self, token_hash: str, user_id: int, *, kind: str = "api") -> None:
-        self._insert("tokens", {"token_hash": token_hash, "user_id": user_id, "kind": kind, "created": now()})
+    def set_user_disabled(self, user_id: int, disabled: bool) -> None:
+        """Disabling also revokes the user's API tokens and ends their sessions, at once."""
+        with self.lock, self.db.conn:
+            self.db.conn.execute("UPDATE users SET disabled = ? WHERE id = ?", (int(disabled), user_id))
+            if disabled:
+                self.db.conn.execute("UPDATE tokens SET revoked = ? WHERE user_id = ? AND kind = 'api' "
+                                     "AND revoked IS NULL", (now(), user_id))
+                self.db.conn.execute("DELETE FROM tokens WHERE user_id = ? AND kind = 'session'", (user_id,))
+
+    def add_token(self, token_hash: str, user_id: int, *, kind: str = "api", prefix: str = "", note: str = "",
+                  now_s: float) -> int:
+        return self._insert("tokens", {"token_hash": token_hash, "user_id": user_id, "kind": kind, "prefix": prefix,
+                                       "note": note, "created": iso(now_s), "created_s": now_s})
+
+    def token_row(self, token_hash: str, *, kind: str) -> dict[str, Any] | None:
+        """The token joined with its user (token columns prefixed `t_`), revoked or not."""
+        return self._one("SELECT u.*, t.id AS t_id, t.created_s AS t_created_s, t.last_used_s AS t_last_used_s, "
+                         "t.revoked AS t_revoked FROM tokens t JOIN users u ON u.id = t.user_id "
+                         "WHERE t.token_hash = ? AND t.kind = ?", (token_hash, kind))
 
     def user_for_token(self, token_hash: str, *, kind: str) -> dict[str, Any] | None:
-        return self._one("SELECT u.* FROM tokens t JOIN users u ON u.id = t.user_id "
-                         "WHERE t.token_hash = ? AND t.kind = ?", (token_hash, kind))
+        row = self.token_row(token_hash, kind=kind)
+        return row if row and not row["t_revoked"] and not row["disabled"] else None
+
+    def touch_token(self, token_id: int, now_s: float) -> None:
+        self._update("UPDATE tokens SET last_used_s = ? WHERE id = ?", (now_s, token_id))
 
     def drop_token(self, token_hash: str) -> None:
         self._update("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
+
+    def drop_sessions_before(self, *, created_before: float, idle_before: float) -> None:
+        self._update("DELETE FROM tokens WHERE kind = 'session' AND (created_s < ? OR "
+                     "COALESCE(last_used_s, created_s) < ?)", (created_before, idle_before))
+
+    def token(self, token_id: int) -> dict[str, Any]:
+        row = self._one(_TOKEN_SQL + " WHERE t.id = ? AND t.kind = 'api'", (token_id,))
+        if row is None:
+            raise NotFoundError("未找到该令牌", where=f"token {token_id}")
+        return row
+
+    def list_tokens(self, *, user_id: int | None = None) -> list[dict[str, Any]]:
+        if user_id is None:
+            return self._rows(_TOKEN_SQL + " WHERE t.kind = 'api' ORDER BY t.id DESC")
+        return self._rows(_TOKEN_SQL + " WHERE t.kind = 'api' AND t.user_id = ? ORDER BY t.id DESC", (user_id,))
+
+    def revoke_token(self, token_id: int) -> None:
+        self._update("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL", (now(), token_id))
+
+    # -- server settings and custom rule profiles --------------------------------
+    def get_setting(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM app_settings WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    def set_setting(self, key: str, value: str, *, by: str) -> None:
+        with self.lock, self.db.conn:
+            self.db.conn.execute("INSERT INTO app_settings (key, value, updated, updated_by) VALUES (?, ?, ?, ?) "
+                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated, "
+                                 "updated_by = excluded.updated_by", (key, value, now(), by))
+
+    def custom_profiles(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM custom_profiles ORDER BY name")
+
+    def custom_profile(self, name: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM custom_profiles WHERE name = ?", (name,))
+
+    def save_custom_profile(self, name: str, body: str, *, by: str) -> None:
+        with self.lock, self.db.conn:
+            self.db.conn.execute("INSERT INTO custom_profiles (name, body, created, created_by) VALUES (?, ?, ?, ?) "
+                                 "ON CONFLICT(name) DO UPDATE SET body = excluded.body, created = excluded.created, "
+                                 "created_by = excluded.created_by", (name, body, now(), by))
+
+    def delete_custom_profile(self, name: str) -> None:
+        self._update("DELETE FROM custom_profiles WHERE name = ?", (name,))
 
     # -- submissions and versions ------------------------------------------------
     def create_submission(self, *, unit: str, user_id: int, target: Target, review: Review) -> int:
@@ -235,13 +328,15 @@ class Store:
         return self._rows("SELECT * FROM expert_ratings WHERE submission_id = ? ORDER BY id", (submission_id,))
 
     # -- batch jobs --------------------------------------------------------------
-    def create_job(self, *, user_id: int, unit: str, total: int) -> int:
+    def create_job(self, *, user_id: int, unit: str, total: int, filename: str = "", profile: str = "") -> int:
         return self._insert("jobs", {"user_id": user_id, "unit": unit, "status": "queued", "total": total,
-                                     "created": now()})
+                                     "filename": filename, "profile": profile, "created": now()})
 
-    def job_item(self, job_id: int, line: int, *, submission_id: int | None = None, error: str | None = None) -> None:
+    def job_item(self, job_id: int, line: int, *, submission_id: int | None = None, error: str | None = None,
+                 project_name: str = "", fallback: str | None = None) -> None:
         with self.lock:
-            self._insert("job_items", {"job_id": job_id, "line": line, "submission_id": submission_id, "error": error})
+            self._insert("job_items", {"job_id": job_id, "line": line, "submission_id": submission_id, "error": error,
+                                       "project_name": project_name, "fallback": fallback})
             col = "failed" if error else "done"
             self._update(f"UPDATE jobs SET {col} = {col} + 1, status = 'running' WHERE id = ?", (job_id,))
 
@@ -252,11 +347,19 @@ class Store:
         row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             raise NotFoundError("未找到该批量任务", where=f"job {job_id}")
-        row["items"] = self._rows(
-            "SELECT line, submission_id, error FROM job_items WHERE job_id = ? ORDER BY line", (job_id,))
+        row["items"] = self._rows("SELECT line, submission_id, error, project_name, fallback FROM job_items "
+                                  "WHERE job_id = ? ORDER BY line", (job_id,))
         return row
 
+    def list_jobs(self, *, user_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = "SELECT j.*, u.username FROM jobs j LEFT JOIN users u ON u.id = j.user_id"
+        if user_id is None:
+            return self._rows(sql + " ORDER BY j.id DESC LIMIT ?", (limit,))
+        return self._rows(sql + " WHERE j.user_id = ? ORDER BY j.id DESC LIMIT ?", (user_id, limit))
 
+
+_TOKEN_SQL = """SELECT t.id, t.user_id, u.username, t.kind, t.prefix, t.note, t.created, t.last_used_s, t.revoked
+FROM tokens t JOIN users u ON u.id = t.user_id"""
 _SUMMARY_SQL = """SELECT s.id, s.unit, s.user_id, s.project_name, s.status, s.created, s.updated,
   v.version, v.grade, v.score, v.rule_ids
 FROM submissions s JOIN versions v ON v.submission_id = s.id

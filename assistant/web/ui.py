@@ -1,7 +1,8 @@
 """Server-rendered Chinese UI (Jinja2). Cookie sessions; every POST form carries a CSRF token.
 
 Pages: 登录, 提交草稿, 我的提交 / 审核队列, 审核结果 (with the reviewer's decision form and the
-expert's scoring form). The same service functions as the JSON API do the work.
+expert's scoring form). The same service functions as the JSON API do the work. Administration
+lives in ui_admin.py, batch upload in ui_batch.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
 from assistant.errors import AssistantError, InputError
 from assistant.web import service
 from assistant.web.auth import (CSRF_COOKIE, ROLE_CN, SESSION_COOKIE, AuthError, User, authenticate, check_csrf,
-                                csrf_token, issue_token, session_user, token_hash)
+                                csrf_token, session_user, start_session, token_hash)
 
 router = APIRouter(include_in_schema=False)
 _SEV_CN = {"error": "错误", "warning": "警告", "info": "提示"}
@@ -71,8 +72,8 @@ async def login(request: Request) -> Response:
     except AuthError as exc:
         return render(request, "login.html", {"error": exc.message}, status=401)
     resp = RedirectResponse("/", status_code=303)
-    resp.set_cookie(SESSION_COOKIE, issue_token(request.app.state.store, user, kind="session"), httponly=True,
-                    samesite="lax", max_age=12 * 3600)
+    resp.set_cookie(SESSION_COOKIE, start_session(request, user), httponly=True, samesite="lax",
+                    max_age=int(request.app.state.config.session_max_s))
     return resp
 
 
@@ -87,9 +88,22 @@ async def logout(request: Request) -> Response:
     return resp
 
 
+def profile_choices(request: Request) -> dict[str, Any]:
+    """Template context for a rule-profile <select>: every profile, and which one is active."""
+    from assistant.web.profiles import summaries
+
+    rows = summaries(request.app.state)
+    return {"profiles": rows, "active_profile": next((p for p in rows if p.active), None)}
+
+
+def chosen_profile(form: Any) -> str | None:
+    return str(form.get("profile") or "").strip()[:40] or None
+
+
 @router.get("/ui/submit")
 def submit_page(request: Request) -> Response:
-    return render(request, "submit.html", {"user": _user(request), "error": None, "json_text": ""})
+    return render(request, "submit.html", {"user": _user(request), "error": None, "json_text": "", "chosen": "",
+                                           **profile_choices(request)})
 
 
 async def _target_from_form(form: Any) -> Any:
@@ -106,12 +120,15 @@ async def _target_from_form(form: Any) -> Any:
 async def submit(request: Request) -> Response:
     user = _user(request)
     form = await _form(request)
+    profile = chosen_profile(form)
     try:
+        profile = service.check_profile(request.app.state, profile)
         target = await _target_from_form(form)
-        sid = await run_in_threadpool(service.submit, request.app.state, user, target)
+        sid = await run_in_threadpool(service.submit, request.app.state, user, target, profile)
     except InputError as exc:
-        return render(request, "submit.html", {"user": user, "error": str(exc),
-                                               "json_text": str(form.get("json_text") or "")}, status=400)
+        return render(request, "submit.html", {"user": user, "error": str(exc), "chosen": profile or "",
+                                               "json_text": str(form.get("json_text") or ""),
+                                               **profile_choices(request)}, status=400)
     return RedirectResponse(f"/ui/submissions/{sid}", status_code=303)
 
 
@@ -137,7 +154,8 @@ def _detail_ctx(request: Request, user: User, submission_id: int, version: int |
             "action_cn": _ACTION_CN, "grade_meaning": GRADE_MEANING, "grades": list(GRADE_MEANING),
             "target_json": json.dumps(r.target.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False,
                                       indent=1),
-            "ratings": request.app.state.store.ratings(submission_id) if user.role != "unit" else []}
+            "ratings": request.app.state.store.ratings(submission_id) if user.role != "unit" else [],
+            "chosen": r.meta.profile, **profile_choices(request)}
 
 
 @router.get("/ui/submissions/{submission_id}")
@@ -191,8 +209,9 @@ async def resubmit(submission_id: int, request: Request) -> Response:
     form = await _form(request)
     service.visible(request.app.state.store, user, submission_id)
     try:
+        profile = service.check_profile(request.app.state, chosen_profile(form))
         target = await _target_from_form(form)
-        await run_in_threadpool(service.resubmit, request.app.state, user, submission_id, target)
+        await run_in_threadpool(service.resubmit, request.app.state, user, submission_id, target, profile)
     except InputError as exc:
         return await _redisplay(request, user, submission_id, exc)
     return RedirectResponse(f"/ui/submissions/{submission_id}", status_code=303)
