@@ -32,7 +32,7 @@ from pydantic import Field
 from assistant.errors import InputError
 from assistant.models import Review, Strict, Target, Usage
 from assistant.pipeline import Deps, review
-from assistant.records import LineError, content_hash, iter_targets, parse_target
+from assistant.records import LineError, content_hash, iter_targets, json_error, parse_target
 
 JOBS = "batch_jobs"
 RESULTS = "batch_results"
@@ -197,7 +197,7 @@ def _numbered(path: Path) -> list[tuple[int, Target | InputError]]:
     try:
         data = json.loads(_read_text(path, MAX_FILE_BYTES))
     except json.JSONDecodeError as exc:
-        raise InputError(f"JSON 格式错误（第{exc.lineno}行第{exc.colno}列：{exc.msg}）", where=path.name) from None
+        raise InputError(json_error(exc), where=path.name) from None
     out: list[tuple[int, Target | InputError]] = []
     for n, obj in enumerate(data if isinstance(data, list) else [data], start=1):
         try:

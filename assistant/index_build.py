@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 
 from assistant.errors import InputError
 from assistant.models import NormIndicator, Precedent, PrecedentIndicator, Target
-from assistant.records import content_hash, parse_target
+from assistant.records import content_hash, json_error, parse_target
 from assistant.rules.lexicon import COUNT_UNITS
 from assistant.taxonomy import normalise
 from assistant.textproc import GENERIC_TOKENS, tokens
@@ -105,7 +105,7 @@ def _facts_from_line(item: tuple[str, str]) -> RecordFacts | tuple[str, str | No
     try:
         return record_facts(parse_target(json.loads(line), where=where, require=False))
     except json.JSONDecodeError as exc:
-        return (f"JSON 格式错误（第{exc.colno}列：{exc.msg}）", where)
+        return (json_error(exc, with_line=False), where)
     except InputError as exc:
         return (exc.message, exc.where or where)
 

@@ -26,6 +26,25 @@ _TYPE_CN = {"float_parsing": "应为数字", "int_parsing": "应为整数", "str
             "missing": "缺失", "bool_type": "应为 true/false", "int_from_float": "应为整数"}
 
 
+_JSON_MSG_CN = {
+    "Expecting value": "此处应为一个值（多余的逗号，或缺少内容？）",
+    "Expecting property name enclosed in double quotes": "字段名应使用英文双引号（或有多余的逗号）",
+    "Expecting ',' delimiter": "缺少英文逗号分隔",
+    "Expecting ':' delimiter": "字段名后缺少英文冒号",
+    "Unterminated string starting at": "字符串缺少结束的英文双引号",
+    "Extra data": "有多余的内容（每行只能有一个 JSON 对象）",
+    "Invalid control character at": "字符串中有换行或控制字符",
+    "Invalid \\escape": "无效的反斜杠转义",
+}
+
+
+def json_error(exc: json.JSONDecodeError, *, with_line: bool = True) -> str:
+    """A Chinese message for a JSON syntax error, with its position."""
+    msg = _JSON_MSG_CN.get(exc.msg, exc.msg)
+    pos = f"第{exc.lineno}行第{exc.colno}列" if with_line else f"第{exc.colno}列"
+    return f"JSON 格式错误（{pos}：{msg}）"
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     parts = []
     for p in loc:
@@ -102,14 +121,14 @@ def iter_targets(path: Path, *, max_bytes: int = MAX_FILE_BYTES, require: bool =
             try:
                 yield parse_target(json.loads(line), where=where, require=require)
             except json.JSONDecodeError as exc:
-                yield LineError(f"JSON 格式错误（第{exc.colno}列：{exc.msg}）", where=where, line=n)
+                yield LineError(json_error(exc, with_line=False), where=where, line=n)
             except InputError as exc:
                 yield LineError(exc.message, where=exc.where or where, line=n)
         return
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"JSON 格式错误（第{exc.lineno}行第{exc.colno}列：{exc.msg}）", where=path.name) from None
+        raise InputError(json_error(exc), where=path.name) from None
     items = data if isinstance(data, list) else [data]
     if not items:
         raise InputError("文件中没有绩效目标", where=path.name)

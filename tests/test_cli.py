@@ -194,7 +194,17 @@ def test_txt_file(tmp_path: Path) -> None:
 def test_invalid_json(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{"project_name": "x",\n "indicators": [}', encoding="utf-8")
-    assert_clean_error(run("review", str(path)), "JSON 格式错误", "第2行")
+    res = run("review", str(path))
+    assert_clean_error(res, "JSON 格式错误", "第2行", "此处应为一个值")
+    assert "Expecting" not in res.output  # the parser's English message is translated
+
+
+def test_invalid_jsonl_line_says_what_is_wrong_in_chinese(tmp_path: Path) -> None:
+    path = tmp_path / "drafts.jsonl"
+    path.write_text(DRAFT.read_text(encoding="utf-8").replace("\n", " ").strip() + "\n{project_name: 1}\n",
+                    encoding="utf-8")
+    res = run("review", str(path))
+    assert res.exit_code == 3 and "第2行" in res.output and "字段名应使用英文双引号" in res.output
 
 
 def test_not_an_object(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ fake OpenAI-compatible HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner

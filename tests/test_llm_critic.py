@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # no packaging config yet: make `assistant` importable
-    sys.path.insert(0, str(ROOT))
 
 import pytest
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import warnings
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the package is not installed into the venv
-    sys.path.insert(0, str(ROOT))
 
 from assistant.evaluate import metrics as m  # noqa: E402
 from assistant.evaluate.ratings import load_ratings, ratings_matrix  # noqa: E402

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,6 @@ import pytest
 from openpyxl import Workbook
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the package is not installed into the venv
-    sys.path.insert(0, str(ROOT))
 
 from assistant.errors import InputError  # noqa: E402
 from assistant.evaluate.ratings import (  # noqa: E402

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # no packaging config yet: make `assistant` importable
-    sys.path.insert(0, str(ROOT))
 
 from assistant.models import Indicator, Target  # noqa: E402
 from assistant.taxonomy import classify, normalise, split_name_value  # noqa: E402

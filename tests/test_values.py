@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # no packaging config yet: make `assistant` importable
-    sys.path.insert(0, str(ROOT))
 
 import pytest
 from hypothesis import given, settings

@@ -33,6 +33,7 @@ from pydantic import Field, ValidationError
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, DimensionKey, grade_for
 from assistant.errors import InputError
 from assistant.models import Grade, Strict, Target
+from assistant.records import json_error
 
 GRADE_MIDPOINTS: dict[str, float] = {"优": 95.0, "良": 85.0, "中": 70.0, "差": 45.0}
 GRADE_ALIASES: dict[str, str] = {"优秀": "优", "良好": "良", "中等": "中", "较差": "差"}
@@ -288,7 +289,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(f"不是有效的 JSON：{exc.msg}", where=f"{path.name} 第{lineno}行") from None
+                raise InputError(json_error(exc, with_line=False), where=f"{path.name} 第{lineno}行") from None
             if not isinstance(obj, dict):
                 raise InputError("每行应为一个 JSON 对象", where=f"{path.name} 第{lineno}行")
             yield lineno, obj

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from assistant.errors import InputError, NotFoundError
 from assistant.models import Severity
+from assistant.records import json_error
 from assistant.rules.catalogue import RULES
 from assistant.rules.profiles import Profile, available_profiles, load_profile
 from assistant.web.auth import User
@@ -205,7 +206,7 @@ def parse_upload(text: str, *, where: str) -> Profile:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"JSON 格式错误（第{exc.lineno}行第{exc.colno}列：{exc.msg}）", where=where) from None
+        raise InputError(json_error(exc), where=where) from None
     if not isinstance(data, dict):
         raise InputError("规则配置应为一个 JSON 对象", where=where)
     try:

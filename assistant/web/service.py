@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from assistant.errors import InputError, NotFoundError
 from assistant.models import Grade, Review, Target
 from assistant.pipeline import review as run_review
-from assistant.records import parse_target
+from assistant.records import json_error, parse_target
 from assistant.web.auth import ForbiddenError, User
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -102,7 +102,7 @@ def parse_json_text(text: str, *, where: str) -> Target:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"JSON 格式错误（第{exc.lineno}行第{exc.colno}列：{exc.msg}）", where=where) from None
+        raise InputError(json_error(exc), where=where) from None
     return parse_target(data, where=where, require=True)
 
 
@@ -287,7 +287,7 @@ def _batch_items(name: str, data: bytes, max_lines: int) -> list[tuple[int, str 
             try:
                 parsed = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise InputError(f"JSON 格式错误（第{exc.lineno}行第{exc.colno}列：{exc.msg}）", where=name) from None
+                raise InputError(json_error(exc), where=name) from None
             rows = parsed if isinstance(parsed, list) else [parsed]
             items = [(n, json.dumps(row, ensure_ascii=False)) for n, row in enumerate(rows, start=1)]
         else:
