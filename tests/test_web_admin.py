@@ -304,6 +304,27 @@ def test_session_absolute_lifetime(tmp_path, deps):
     assert api.get("/api/me", headers=_token(api, "unitA")).status_code == 200
 
 
+def test_login_tokens_expire_but_issued_tokens_do_not(tmp_path, deps):
+    clock = Clock()
+    app = _app(tmp_path, deps, clock=clock, login_token_s=24 * 3600)
+    api = TestClient(app)
+    mine, root = _token(api, "unitA"), _token(api, "root", "root-password")
+    r = api.post("/api/users/2/tokens", headers=root)
+    assert r.status_code == 201, r.text
+    issued = {"Authorization": f"Bearer {r.json()['token']}"}
+    listed = {t["note"]: t for t in api.get("/api/tokens", headers=mine).json()}
+    assert listed["登录"]["expires"] and listed["登录"]["active"]
+    clock.advance(24 * 60 - 1)
+    assert api.get("/api/me", headers=mine).status_code == 200
+    clock.advance(2)
+    r = api.get("/api/me", headers=mine)
+    assert r.status_code == 401 and "已过期" in r.json()["error"]
+    assert api.get("/api/me", headers=issued).status_code == 200  # integration tokens last until revoked
+    fresh = _token(api, "root", "root-password")
+    rows = {t["id"]: t for t in api.get("/api/tokens", headers=fresh).json()}
+    assert any(not t["active"] and t["revoked"] is None and t["expires"] for t in rows.values())
+
+
 def test_logout_deletes_session_row(tmp_path, deps):
     app = _app(tmp_path, deps)
     c = _ui_login(app, "unitA")
@@ -439,4 +460,4 @@ def test_migration_2_keeps_api_tokens_and_drops_old_sessions(tmp_path):
     row = store.list_tokens()[0]
     assert row["created"].startswith("2025-01-01") and row["revoked"] is None
     assert store.token_row("apihash", kind="api")["t_created_s"] == 1735689600.0
-    assert store.migrate() == 2
+    assert store.migrate() == len(MIGRATIONS)

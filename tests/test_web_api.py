@@ -149,7 +149,7 @@ def test_versions_are_immutable(tmp_path):
         store.db.execute("UPDATE versions SET grade = '优'")
     with pytest.raises(Exception, match="immutable"):
         store.db.execute("DELETE FROM versions")
-    assert store.migrate() == len(MIGRATIONS) == 2  # idempotent
+    assert store.migrate() == len(MIGRATIONS) == 3  # idempotent
 
 
 def test_reviewer_decision_and_audit(client, tokens):

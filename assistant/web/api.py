@@ -94,7 +94,9 @@ async def _file(request: Request) -> tuple[str, bytes]:
 def login(body: LoginIn, request: Request) -> TokenOut:
     store = request.app.state.store
     user = authenticate(store, body.username, body.password)
-    return TokenOut(token=issue_token(store, user, now_s=now_s(request), note="登录"), user=user)
+    token = issue_token(store, user, now_s=now_s(request), note="登录",
+                        lifetime_s=request.app.state.config.login_token_s)
+    return TokenOut(token=token, user=user)
 
 
 @router.get("/me", response_model=User, tags=["认证"], summary="当前用户")

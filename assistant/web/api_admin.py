@@ -70,6 +70,7 @@ class TokenInfo(BaseModel):
     created: str
     last_used: str | None
     revoked: str | None
+    expires: str | None = Field(default=None, description="过期时间（登录所得令牌）；管理员签发的令牌不过期")
     active: bool
     current: bool = Field(default=False, description="是否为本次请求所用的令牌")
 
@@ -118,10 +119,12 @@ def issue_for(store: Any, admin: User, user_id: int, *, t: float, note: str = ""
     return token, token_id, target
 
 
-def token_info(row: dict[str, Any], current_id: int | None = None) -> TokenInfo:
+def token_info(row: dict[str, Any], current_id: int | None = None, *, now: float | None = None) -> TokenInfo:
+    expired = row["expires_s"] is not None and now is not None and now >= row["expires_s"]
     return TokenInfo(id=row["id"], user_id=row["user_id"], username=row["username"], prefix=row["prefix"] or "",
                      note=row["note"] or "", created=row["created"], last_used=iso(row["last_used_s"]),
-                     revoked=row["revoked"], active=row["revoked"] is None, current=row["id"] == current_id)
+                     revoked=row["revoked"], expires=iso(row["expires_s"]),
+                     active=row["revoked"] is None and not expired, current=row["id"] == current_id)
 
 
 def revoke(store: Any, user: User, token_id: int) -> dict[str, Any]:
@@ -179,13 +182,14 @@ def list_tokens(request: Request, user: User = Depends(api_user),
     store = request.app.state.store
     owner = user_id if user.role == "admin" else user.id
     current = _current_token_id(request)
-    return [token_info(r, current) for r in store.list_tokens(user_id=owner)]
+    t = now_s(request)
+    return [token_info(r, current, now=t) for r in store.list_tokens(user_id=owner)]
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenInfo, tags=["令牌"],
                summary="撤销 API 令牌（立即失效；管理员可撤销任何令牌，其他用户只能撤销自己的）")
 def revoke_token(token_id: Id, request: Request, user: User = Depends(api_user)) -> TokenInfo:
-    return token_info(revoke(request.app.state.store, user, token_id), _current_token_id(request))
+    return token_info(revoke(request.app.state.store, user, token_id), _current_token_id(request), now=now_s(request))
 
 
 # -- audit and corpus ----------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class WebConfig(BaseModel):
     secret: str | None = None  # signs CSRF tokens; random per process when unset
     session_idle_s: float = Field(default=3600.0, gt=0)  # a session ends after this long without a request
     session_max_s: float = Field(default=8 * 3600.0, gt=0)  # and this long after login, whatever happens
+    login_token_s: float = Field(default=24 * 3600.0, gt=0)  # bearer tokens from POST /api/login expire
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WebConfig:
@@ -72,7 +73,8 @@ class WebConfig(BaseModel):
         env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         for var, field, factor in (("ASSISTANT_SESSION_IDLE_MINUTES", "session_idle_s", 60.0),
-                                   ("ASSISTANT_SESSION_MAX_HOURS", "session_max_s", 3600.0)):
+                                   ("ASSISTANT_SESSION_MAX_HOURS", "session_max_s", 3600.0),
+                                   ("ASSISTANT_LOGIN_TOKEN_HOURS", "login_token_s", 3600.0)):
             raw = (env.get(var) or "").strip()
             if raw:
                 try:

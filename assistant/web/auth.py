@@ -96,11 +96,13 @@ def authenticate(store: Any, username: str, password: str) -> User:
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-def issue_token(store: Any, user: User, *, kind: str = "api", now_s: float | None = None, note: str = "") -> str:
-    """A new random token; only its hash and a short prefix are stored."""
+def issue_token(store: Any, user: User, *, kind: str = "api", now_s: float | None = None, note: str = "",
+                lifetime_s: float | None = None) -> str:
+    """A new random token; only its hash and a short prefix are stored. `lifetime_s`: it expires then."""
     token = new_token()
-    store.add_token(token_hash(token), user.id, kind=kind, prefix=token[:TOKEN_PREFIX_LEN], note=note,
-                    now_s=time.time() if now_s is None else now_s)
+    t = time.time() if now_s is None else now_s
+    store.add_token(token_hash(token), user.id, kind=kind, prefix=token[:TOKEN_PREFIX_LEN], note=note, now_s=t,
+                    expires_s=None if lifetime_s is None else t + lifetime_s)
     store.audit(user.username, "login" if kind == "session" else "token_issued", f"user:{user.id}", {"kind": kind})
     return token
 
@@ -164,7 +166,10 @@ def api_user(request: Request) -> User:
     row = store.token_row(token_hash(auth[7:].strip()), kind="api")
     if row is None or row["t_revoked"] or row["disabled"]:
         raise AuthError("令牌无效或已撤销")
-    _touch(store, row, now_s(request), TOUCH_EVERY_S)
+    t = now_s(request)
+    if row["t_expires_s"] is not None and t >= row["t_expires_s"]:
+        raise AuthError("令牌已过期：请重新登录（POST /api/login）")
+    _touch(store, row, t, TOUCH_EVERY_S)
     return _user(row)
 
 

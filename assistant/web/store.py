@@ -73,6 +73,9 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE custom_profiles (name TEXT PRIMARY KEY, body TEXT NOT NULL, created TEXT NOT NULL,
            created_by TEXT NOT NULL DEFAULT '')""",
     ],
+    [  # 3: tokens from a password login expire (admin-issued integration tokens do not)
+        "ALTER TABLE tokens ADD COLUMN expires_s REAL",
+    ],
 ]
 
 
@@ -174,14 +177,15 @@ class Store:
                 self.db.conn.execute("DELETE FROM tokens WHERE user_id = ? AND kind = 'session'", (user_id,))
 
     def add_token(self, token_hash: str, user_id: int, *, kind: str = "api", prefix: str = "", note: str = "",
-                  now_s: float) -> int:
+                  now_s: float, expires_s: float | None = None) -> int:
         return self._insert("tokens", {"token_hash": token_hash, "user_id": user_id, "kind": kind, "prefix": prefix,
-                                       "note": note, "created": iso(now_s), "created_s": now_s})
+                                       "note": note, "created": iso(now_s), "created_s": now_s,
+                                       "expires_s": expires_s})
 
     def token_row(self, token_hash: str, *, kind: str) -> dict[str, Any] | None:
         """The token joined with its user (token columns prefixed `t_`), revoked or not."""
         return self._one("SELECT u.*, t.id AS t_id, t.created_s AS t_created_s, t.last_used_s AS t_last_used_s, "
-                         "t.revoked AS t_revoked FROM tokens t JOIN users u ON u.id = t.user_id "
+                         "t.revoked AS t_revoked, t.expires_s AS t_expires_s FROM tokens t JOIN users u ON u.id = t.user_id "
                          "WHERE t.token_hash = ? AND t.kind = ?", (token_hash, kind))
 
     def user_for_token(self, token_hash: str, *, kind: str) -> dict[str, Any] | None:
@@ -358,8 +362,8 @@ class Store:
         return self._rows(sql + " WHERE j.user_id = ? ORDER BY j.id DESC LIMIT ?", (user_id, limit))
 
 
-_TOKEN_SQL = """SELECT t.id, t.user_id, u.username, t.kind, t.prefix, t.note, t.created, t.last_used_s, t.revoked
-FROM tokens t JOIN users u ON u.id = t.user_id"""
+_TOKEN_SQL = """SELECT t.id, t.user_id, u.username, t.kind, t.prefix, t.note, t.created, t.last_used_s, t.revoked,
+  t.expires_s FROM tokens t JOIN users u ON u.id = t.user_id"""
 _SUMMARY_SQL = """SELECT s.id, s.unit, s.user_id, s.project_name, s.status, s.created, s.updated,
   v.version, v.grade, v.score, v.rule_ids
 FROM submissions s JOIN versions v ON v.submission_id = s.id

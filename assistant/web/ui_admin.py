@@ -100,7 +100,7 @@ async def toggle_user(user_id: int, request: Request) -> Response:
 # -- tokens ------------------------------------------------------------------------------------
 def _tokens_ctx(request: Request) -> dict[str, Any]:
     store = request.app.state.store
-    return {"tokens": [api_admin.token_info(r) for r in store.list_tokens()],
+    return {"tokens": [api_admin.token_info(r, now=now_s(request)) for r in store.list_tokens()],
             "users": [u for u in store.list_users() if not u["disabled"]]}
 
 
