@@ -121,42 +121,73 @@ def batch_child(n: int, db: Path, inp: Path, folder: Path) -> None:
     deps = build_deps(load_settings({}), index=index)
     report = run_batch(inp, deps=deps, db_path=db, job_name="bench", max_concurrency=1)
     print(json.dumps({"event": "done", "build_s": build_s, "elapsed_s": report.elapsed_s, "reviewed": report.reviewed,
-                      "done": report.done, "errors": len(report.errors), "rss_peak_mb": rss_mb()}), flush=True)
+                      "skipped_existing": report.skipped_existing, "done": report.done,
+                      "errors": len(report.errors), "rss_peak_mb": rss_mb()}), flush=True)
 
 
-def run_batch_bench(corpus_size: int, n: int, timeout: float, folder: Path) -> dict:
+def _rows(db: Path) -> int:
     import sqlite3
 
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(str(db), timeout=10)
+    try:
+        return con.execute("SELECT count(*) FROM batch_results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+def _events(log: Path) -> dict:
+    out: dict = {}
+    for line in log.read_text().splitlines():
+        ev = json.loads(line)
+        if ev["event"] == "built":
+            out["build_s"] = ev["build_s"]
+        if ev["event"] == "done":
+            out.update(finished=True, **{k: v for k, v in ev.items() if k != "event"})
+    return out
+
+
+def run_batch_bench(corpus_size: int, n: int, timeout: float, folder: Path, kill_at: float = 0.0) -> dict:
+    """The batch end to end in a child process. With `kill_at` (0–1), the child is killed with SIGKILL once
+    that share of targets is committed, then started again on the same database: the second run must
+    skip exactly what the first committed and review only the rest."""
     tmp = Path(tempfile.mkdtemp(prefix="bench_batch_"))
     db, inp = tmp / "batch.db", tmp / "drafts.jsonl"
     cmd = [sys.executable, __file__, "--batch-child", str(corpus_size), "--batch-n", str(n), "--db", str(db),
            "--inp", str(inp), "--dir", str(folder)]
+    out: dict = {"corpus": corpus_size, "n": n}
+    if kill_at:
+        log = tmp / "killed.log"
+        with log.open("w") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and _rows(db) < kill_at * n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        out["killed_after"] = _rows(db)
     log = tmp / "child.log"
+    built_at = None
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh)
-    built_at = None
-    out: dict = {"corpus": corpus_size, "n": n}
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
         if built_at is None and '"built"' in log.read_text():
             built_at = time.monotonic()
-    buf = log.read_text()
     if proc.poll() is None:
         proc.kill()
         proc.wait()
-        rows = sqlite3.connect(str(db)).execute("SELECT count(*) FROM batch_results").fetchone()[0] if db.exists() else 0
+        rows = _rows(db)
         spent = time.monotonic() - (built_at or time.monotonic())
         out.update(finished=False, reviewed=rows, review_s=spent,
                    projected_s=(spent / rows * n) if rows else float("inf"))
     else:
-        buf = log.read_text()
-        for line in buf.splitlines():
-            ev = json.loads(line)
-            if ev["event"] == "built":
-                out["build_s"] = ev["build_s"]
-            if ev["event"] == "done":
-                out.update(finished=True, **{k: v for k, v in ev.items() if k != "event"})
+        out.update(_events(log))
+    out["rows_final"] = _rows(db)
     return out
 
 
@@ -193,6 +224,8 @@ def main() -> None:
     ap.add_argument("--batch-corpus", type=int, default=100000, help="corpus size for the batch (0: skip)")
     ap.add_argument("--batch-n", type=int, default=3244)
     ap.add_argument("--batch-timeout", type=float, default=600.0)
+    ap.add_argument("--kill-resume", type=float, default=0.5,
+                    help="also kill -9 the batch at this share done, then resume it (0: skip)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folders (corpus, index)")
     ap.add_argument("--phase", choices=["build", "serve"], help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -245,6 +278,12 @@ def main() -> None:
         else:
             print(f"# batch: corpus {a.batch_corpus}: stopped after {a.batch_timeout:.0f} s with {b['reviewed']} of "
                   f"{a.batch_n} committed ({b['review_s']:.0f} s of reviewing): projected {b['projected_s'] / 60:.1f} min")
+        if a.kill_resume:
+            k = run_batch_bench(a.batch_corpus, a.batch_n, a.batch_timeout, folders[a.batch_corpus], a.kill_resume)
+            lost = a.batch_n - k["rows_final"]
+            print(f"# kill -9 after {k['killed_after']} committed, then resumed: skipped {k.get('skipped_existing')}, "
+                  f"reviewed {k.get('reviewed')}, rows {k['rows_final']}/{a.batch_n} "
+                  f"({'nothing lost or redone' if lost == 0 and k.get('skipped_existing') == k['killed_after'] else 'MISMATCH'})")
     if not a.keep:
         for folder in folders.values():
             shutil.rmtree(folder, ignore_errors=True)
