@@ -61,6 +61,8 @@ class PrecedentIndex:
         self.version = data.version
         self._lock = threading.Lock()
         self._n_terms = data.postings.shape[0]
+        if not data.postings.has_sorted_indices:  # `_similarity_to_row` binary-searches each term's row
+            data.postings.sort_indices()
 
     @classmethod
     def from_data(cls, data: IndexData) -> PrecedentIndex:
@@ -139,6 +141,17 @@ class PrecedentIndex:
                 break
         return out
 
+    def _similarity_to_row(self, q: sp.csr_matrix, row: int) -> float:
+        """Cosine of a query vector with one record: a binary search in each query term's posting row."""
+        p = self.data.postings
+        total = 0.0
+        for j, w in zip(q.indices, q.data):
+            lo, hi = p.indptr[j], p.indptr[j + 1]
+            at = lo + int(np.searchsorted(p.indices[lo:hi], row))
+            if at < hi and p.indices[at] == row:
+                total += float(w) * float(p.data[at])
+        return total
+
     def search(self, text: str, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[tuple[Target, float]]:
         found = self._search_rows(tokens(text), k=k, exclude_ids=exclude_ids)
         docs = self._rows("target", [r for r, _ in found])
@@ -211,6 +224,26 @@ class PrecedentIndex:
         grounded = sum(1 for t in goal if t in ctx or sum(c in chars for c in t) >= 2)
         return grounded / len(goal)
 
+    def indicator_donor(self, target: Target, indicators: list[NormIndicator], *,
+                        exclude_ids: Iterable[str] = ()) -> tuple[float | None, str | None, str | None]:
+        """Do the output and benefit indicators come from another approved project? The approved record
+        closest to the specific words of those indicator names alone, and how much closer it is to them than
+        to the draft's own name and goal: cos(indicators, record) − cos(name + goal, record), floored at 0
+        (with the record's id and project name).
+        One sparse product over the query terms' posting rows plus a binary search per name/goal term."""
+        excluded = [*exclude_ids, target.id or ""]
+        toks = [t for i in indicators if i.name.strip() and i.level1 in ("output", "benefit")
+                for t in sorted(index_build.content_of(tokens(i.name)))]  # specific words: short posting rows
+        found = self._search_rows(toks, k=1, exclude_ids=excluded)
+        if not found:
+            return None, None, None
+        row, sim = found[0]
+        name_t = tokens(target.project_name)
+        own = self._vector(name_t + name_t + tokens(target.annual_goal))
+        base = self._similarity_to_row(own, row) if own is not None else 0.0
+        name = Precedent.model_validate_json(self._rows("card", [row])[row]).project_name
+        return round(max(0.0, sim - base), 4), self.data.ids[row], name
+
     def unit_cost_ratio(self, target: Target, indicators: list[NormIndicator], *,
                         exclude_ids: Iterable[str] = ()) -> float | None:
         """log10 of the draft's implied unit cost over the median of approved projects with the same unit."""
@@ -237,8 +270,9 @@ class PrecedentIndex:
                  exclude_ids: Iterable[str] = ()) -> RetrievalEvidence:
         excluded = list(exclude_ids)
         precs = self.precedents(target, k=k, exclude_ids=excluded)
+        donor, donor_id, donor_project = self.indicator_donor(target, indicators, exclude_ids=excluded)
         return RetrievalEvidence(
-            precedents=precs, hints=self.hints(indicators, precs),
+            donor_overlap=donor, donor_id=donor_id, donor_project=donor_project, precedents=precs, hints=self.hints(indicators, precs),
             indicator_fit=self.indicator_fit(target, indicators, exclude_ids=excluded),
             goal_fit=self.goal_fit(target, exclude_ids=excluded),
             unit_cost_ratio=self.unit_cost_ratio(target, indicators, exclude_ids=excluded))

@@ -28,6 +28,11 @@ class RetrievalEvidence(Strict):
     goal_fit: float | None = None  # similarity of the annual goal to the project name/indicators
     # implied unit cost (万元 per unit of the main quantity) and how it compares to precedents
     unit_cost_ratio: float | None = None  # log10(draft unit cost / median precedent unit cost)
+    # how much closer the draft's output/benefit indicator names are to another approved project than that
+    # project is to the draft's own name and goal (TF-IDF cosine difference, 0–1; high = copied indicators)
+    donor_overlap: float | None = None
+    donor_id: str | None = None  # that approved project
+    donor_project: str | None = None  # its project name
 
 
 class CritiqueInput(Strict):

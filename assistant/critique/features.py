@@ -2,6 +2,15 @@
 
 The feature list is versioned (`FEATURE_VERSION`): a stored calibration is only used
 when it was fitted on the same features.
+
+Relevance (f7) follows the rubric's three questions (evals/RUBRIC.md 相关性), each a deficit:
+* `ungrounded_share`: share of output/benefit indicators sharing no specific word with the project's
+  name and goals (`ungrounded`; "indicators measure what this project funds, not boilerplate");
+* `goal_misfit`: the annual goal is not grounded in the name and indicators ("the goal matches the
+  project"; the continuous form of R-01);
+* `donor_overlap`: the output/benefit indicators resemble another approved project more than that project
+  resembles this one (`PrecedentIndex.indicator_donor`; "not another project's work").
+They replaced f6's rule counts (misfit_count, orphan_share, n_warning), which cross-validated at κ≈0.12.
 """
 
 from __future__ import annotations
@@ -10,9 +19,12 @@ from collections import Counter
 
 from assistant.critique.base import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS
+from assistant.models import NormIndicator, Target
 from assistant.rules.checks_fund import implied_totals
+from assistant.textproc import content_tokens
 
-FEATURE_VERSION = "f6"
+FEATURE_VERSION = "f7"
+DONOR_NOTE = 0.25  # donor_overlap at which the rationale names the approved project (explanation only)
 
 # Rules whose counts are features of their own (beyond the per-severity totals).
 KEY_RULES: dict[str, tuple[str, ...]] = {
@@ -28,7 +40,7 @@ KEY_RULES: dict[str, tuple[str, ...]] = {
 SCORER_FEATURES: dict[str, list[str]] = {
     "completeness": ["n_error", "n_warning", "no_output", "no_benefit", "no_satisfaction", "few_indicators",
                      "empty_share", "no_goal", "no_labels", "rule_C-04", "rule_C-05", "rule_C-08"],
-    "relevance": ["misfit_count", "rule_R-01", "orphan_share", "n_warning"],
+    "relevance": ["ungrounded_share", "goal_misfit", "donor_overlap"],
     "suitability": ["vague_share", "hundred_share", "no_unit_share", "empty_share", "n_error", "n_warning"],
     "fund_fit": ["no_budget", "no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost",
                  "n_error", "n_warning"],
@@ -41,6 +53,26 @@ def feature_names(dim: str) -> list[str]:
 
 def _cap(x: float, hi: float = 3.0) -> float:
     return float(min(x, hi))
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def judged_for_grounding(ind: NormIndicator) -> bool:
+    """Rows whose name should say what this project funds: not satisfaction, timeliness or cost rows,
+    whose names are generic by nature (受益群众满意度, 完成时间, 人均成本)."""
+    return bool(ind.name.strip()) and ind.level1 not in {"satisfaction", "cost"} and ind.level2 != "timeliness"
+
+
+def ungrounded(target: Target, indicators: list[NormIndicator]) -> list[int]:
+    """Rows (of the judged kinds) that share no specific word with the project's own name and goals: none of
+    their content words (generic words such as 完成率, 社会效益 dropped) has a two-character piece that occurs
+    in the project name, annual goal or long-term goal. A name made only of generic words counts as
+    ungrounded too (boilerplate that would fit any project)."""
+    ctx = _bigrams(" ".join([target.project_name, target.annual_goal, target.long_term_goal]))
+    return [ind.index for ind in indicators
+            if judged_for_grounding(ind) and not any(_bigrams(t) & ctx for t in content_tokens(ind.name))]
 
 
 def main_quantity(indicators):  # late import: retrieve imports critique.base
@@ -78,11 +110,14 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         no_labels=float(bool(named) and levels <= {"unknown"} or all(i.inferred for i in named)),
     )
     orphans = sum(1 for i in named if i.index < len(fits) and fits[i.index] <= 0.0)
+    judged = [i for i in named if judged_for_grounding(i)]
     out["relevance"].update(
         orphan_share=orphans / n,
         goal_misfit=0.0 if ev.goal_fit is None else max(0.0, 0.5 - ev.goal_fit) * 2,
         process_share=sum(1 for i in named if i.level1 == "process") / n,
         misfit_count=_cap(orphans + by_dim["relevance"]["R-01"] * 2 + by_dim["relevance"]["R-03"], 5),
+        ungrounded_share=len(ungrounded(inp.target, inp.indicators)) / max(1, len(judged)),
+        donor_overlap=ev.donor_overlap or 0.0,
     )
     out["relevance"]["rule_R-03"] = _cap(by_dim["relevance"]["R-03"])
     quant = sum(1 for i in named if i.value.kind in {"quantitative", "deadline", "duration"})

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from assistant.critique.base import CritiqueInput
-from assistant.critique.features import FEATURE_VERSION, extract
+from assistant.critique.features import DONOR_NOTE, FEATURE_VERSION, extract, ungrounded
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
 from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Strict, Suggestion
@@ -86,11 +86,12 @@ def predict_levels(feats: dict[str, dict[str, float]], cal: Calibration) -> dict
     return out
 
 
-def rationale(dim: str, level: float, findings: list[Finding]) -> str:
+def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] | None = None) -> str:
     mine = [f for f in findings if f.dimension == dim and f.severity != "info"]
     head = f"{DIMENSIONS[dim]}评分{level_to_score(level)}（{level:.1f}/5）。"
+    extra = "".join(f"{n}。" for n in notes or [])
     if not mine:
-        return head + _POSITIVE[dim] + "。"
+        return head + (extra or _POSITIVE[dim] + "。")
     counts = Counter(f.rule_id for f in mine)
     parts = []
     for rule_id, n in counts.most_common(4):
@@ -98,7 +99,7 @@ def rationale(dim: str, level: float, findings: list[Finding]) -> str:
         parts.append(f"{title}（{n}处）" if n > 1 else title)
     errors = sum(1 for f in mine if f.severity == "error")
     sev = f"{errors}项错误、{len(mine) - errors}项警告" if errors else f"{len(mine)}项警告"
-    return head + f"发现{sev}：" + "；".join(parts) + "。"
+    return head + f"发现{sev}：" + "；".join(parts) + "。" + extra
 
 
 def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
@@ -129,6 +130,21 @@ def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
     return out
 
 
+def relevance_notes(inp: CritiqueInput) -> tuple[list[str], list[int]]:
+    """What the relevance features saw beyond the rule findings (shown in the rationale), and the rows."""
+    rows = ungrounded(inp.target, inp.indicators)
+    notes = []
+    if rows:
+        shown = "、".join(str(i + 1) for i in rows[:8]) + ("等" if len(rows) > 8 else "")
+        notes.append(f"{len(rows)}项指标（第{shown}行）的名称与项目名称和目标没有共同的具体内容，"
+                     "看不出衡量的是本项目的资金产出")
+    ev = inp.evidence
+    if ev.donor_overlap is not None and ev.donor_overlap >= DONOR_NOTE and ev.donor_id:
+        other = f"「{ev.donor_project}」" if ev.donor_project else ev.donor_id
+        notes.append(f"产出和效益指标与已批复项目{other}的指标高度相似，而该项目与本项目名称和目标不同，疑似照搬")
+    return notes, rows
+
+
 class OfflineCritic:
     """Rules + precedents + a learned linear scorer. Deterministic, no network."""
 
@@ -141,11 +157,13 @@ class OfflineCritic:
         feats = extract(inp)
         levels = predict_levels(feats, self.calibration)
         dims = {}
+        rel_notes, rel_rows = relevance_notes(inp)
         for d in DIMENSION_KEYS:
+            notes, rows = (rel_notes, rel_rows) if d == "relevance" else ([], [])
             evidence = sorted({f.indicator_index for f in inp.findings
-                               if f.dimension == d and f.indicator_index is not None})
+                               if f.dimension == d and f.indicator_index is not None} | set(rows))
             dims[d] = DimensionScore(score=level_to_score(levels[d]), level=levels[d],
-                                     rationale=rationale(d, levels[d], inp.findings), evidence=evidence)
+                                     rationale=rationale(d, levels[d], inp.findings, notes), evidence=evidence)
         suggestions = rule_suggestions(inp) + list(inp.evidence.hints)
         return CritiqueResult(dimensions=Dimensions(**dims), suggestions=suggestions, backend=self.name,
                               params={"scorer": SCORER_VERSION, "calibration": self.calibration.method or "fitted",

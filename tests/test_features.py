@@ -1,0 +1,157 @@
+"""Offline scorer features: relevance grounding, indicator donors, fund-fit deficits (features.py, retrieve.py)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.critique.base import CritiqueInput, RetrievalEvidence
+from assistant.critique.features import SCORER_FEATURES, extract, ungrounded
+from assistant.critique.offline import OfflineCritic, load_calibration
+from assistant.evaluate.defects import DefectContext, foreign_indicators
+from assistant.models import Indicator, Target
+from assistant.records import read_targets
+from assistant.retrieve import PrecedentIndex
+from assistant.rules.engine import run_rules
+from assistant.rules.profiles import load_profile
+from assistant.taxonomy import normalise
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus" / "approved_targets.jsonl"
+
+
+@lru_cache(maxsize=1)
+def corpus() -> tuple[Target, ...]:
+    return tuple(read_targets(CORPUS))
+
+
+@lru_cache(maxsize=1)
+def index() -> PrecedentIndex:
+    return PrecedentIndex(list(corpus()))
+
+
+def _features(t: Target, *, exclude: list[str] | None = None) -> tuple[dict[str, dict[str, float]], CritiqueInput]:
+    inds = normalise(t)
+    ev = index().evidence(t, inds, exclude_ids=exclude or [])
+    profile = load_profile("default")
+    inp = CritiqueInput(target=t, indicators=inds, findings=run_rules(t, inds, profile, ev), evidence=ev)
+    return extract(inp), inp
+
+
+def _road() -> Target:
+    return Target(
+        id="draft-road", project_name="乡村道路硬化工程", annual_goal="完成村组道路硬化12公里，改善群众出行条件",
+        amount_total_wan=360.0,
+        indicators=[
+            Indicator(level1="产出指标", level2="数量指标", name="道路硬化里程", value="≥12公里"),
+            Indicator(level1="产出指标", level2="质量指标", name="硬化路面验收合格率", value="≥98%"),
+            Indicator(level1="产出指标", level2="时效指标", name="工程完工时间", value="2024年10月底前"),
+            Indicator(level1="成本指标", level2="经济成本指标", name="每公里道路硬化成本", value="≤30万元/公里"),
+            Indicator(level1="效益指标", level2="社会效益指标", name="村民出行条件", value="明显改善"),
+            Indicator(level1="满意度指标", level2="服务对象满意度指标", name="受益群众满意度", value="≥90%"),
+        ])
+
+
+def test_ungrounded_rows_are_indicators_without_a_word_of_the_project() -> None:
+    t = _road()
+    assert ungrounded(t, normalise(t)) == []
+    t2 = t.model_copy(update={"indicators": [*t.indicators,
+                                             Indicator(level1="产出指标", level2="数量指标", name="疫苗接种人数", value="≥500人"),
+                                             Indicator(level1="效益指标", level2="社会效益指标", name="社会效益", value="显著"),
+                                             Indicator(level1="满意度指标", level2="满意度指标", name="服务对象满意度",
+                                                       value="≥90%")]})
+    # the foreign row and the boilerplate row count; the satisfaction row is exempt
+    assert ungrounded(t2, normalise(t2)) == [6, 7]
+
+
+def test_indicators_copied_from_an_unrelated_project_lower_relevance() -> None:
+    """Across the corpus: output rows swapped for another project's raise the relevance deficits and lower
+    the relevance level given by the shipped calibration."""
+    ctx = DefectContext(records=list(corpus()))
+    cal = load_calibration()
+    critic = OfflineCritic(calibration=cal)
+    more_ungrounded = lower = n = 0
+    for rec in corpus():
+        variant = foreign_indicators(rec, ctx)
+        if variant is None:
+            continue
+        n += 1
+        f0, inp0 = _features(rec, exclude=[rec.id or ""])
+        f1, inp1 = _features(variant.model_copy(update={"id": f"{rec.id}~v"}), exclude=[rec.id or ""])
+        more_ungrounded += f1["relevance"]["ungrounded_share"] > f0["relevance"]["ungrounded_share"]
+        lower += critic.critique(inp1).dimensions.relevance.level < critic.critique(inp0).dimensions.relevance.level
+    assert n >= 30
+    assert more_ungrounded >= 0.7 * n
+    assert lower >= 0.85 * n
+
+
+def test_donor_overlap_names_the_project_the_indicators_were_copied_from() -> None:
+    recs = corpus()
+    own, donor = recs[0], next(r for r in recs[1:] if r.sector != recs[0].sector and len(r.indicators) >= 4)
+    ev0 = index().evidence(own, normalise(own), exclude_ids=[own.id or ""])
+    copied = own.model_copy(update={"id": "copy", "indicators": donor.indicators})
+    ev1 = index().evidence(copied, normalise(copied), exclude_ids=[own.id or ""])
+    assert ev1.donor_id == donor.id
+    assert ev1.donor_overlap is not None and ev1.donor_overlap > 0.25 > (ev0.donor_overlap or 0.0)
+    assert "疑似照搬" in OfflineCritic().critique(CritiqueInput(
+        target=copied, indicators=normalise(copied), findings=[], evidence=ev1)).dimensions.relevance.rationale
+
+
+def test_similarity_to_row_matches_the_full_product() -> None:
+    ix = index()
+    t = corpus()[3]
+    q = ix._vector(list(t.project_name) + ["道路", "培训", "满意度"])
+    assert q is not None
+    full = (q @ ix.data.postings).toarray().ravel()
+    for row in (0, 3, 7, len(ix) - 1):
+        assert ix._similarity_to_row(q, row) == pytest.approx(float(full[row]), abs=1e-6)
+
+
+def test_without_retrieval_the_relevance_features_still_work() -> None:
+    t = _road()
+    inds = normalise(t)
+    feats = extract(CritiqueInput(target=t, indicators=inds, findings=[], evidence=RetrievalEvidence()))
+    assert feats["relevance"]["ungrounded_share"] == 0.0 and feats["relevance"]["donor_overlap"] == 0.0
+    assert set(SCORER_FEATURES["relevance"]) <= set(feats["relevance"])
+
+
+def test_goal_from_another_project_raises_the_goal_deficit() -> None:
+    t = _road()
+    other = t.model_copy(update={"annual_goal": "为全县适龄儿童免费接种疫苗，降低传染病发病率"})
+    f0, _ = _features(t)
+    f1, _ = _features(other)
+    assert f1["relevance"]["goal_misfit"] > f0["relevance"]["goal_misfit"]
+    assert f1["relevance"]["rule_R-01"] >= f0["relevance"]["rule_R-01"]
+
+
+def test_budget_x10_raises_the_fund_fit_deficit() -> None:
+    """Cost standard × quantity reconciles with the budget; ×10 breaks it (fund_unverified, FF-02)."""
+    t = Target(id="draft-aid", project_name="困难学生生活补助", annual_goal="为200名困难学生发放生活补助",
+               amount_total_wan=20.0, indicators=[
+                   Indicator(level1="产出指标", level2="数量指标", name="补助学生人数", value="200人"),
+                   Indicator(level1="成本指标", level2="经济成本指标", name="生活补助标准", value="1000元/人"),
+                   Indicator(level1="效益指标", level2="社会效益指标", name="困难学生就学保障", value="有效保障"),
+                   Indicator(level1="满意度指标", level2="满意度指标", name="受补助学生满意度", value="≥90%")])
+    f0, inp0 = _features(t)
+    f1, inp1 = _features(t.model_copy(update={"amount_total_wan": 200.0}))
+    cal = load_calibration()
+
+    def deficit(f: dict[str, dict[str, float]]) -> float:
+        return -sum(w * f["fund_fit"].get(k, 0.0) for k, w in cal.dimensions["fund_fit"].coef.items())
+
+    assert f0["fund_fit"]["fund_unverified"] == 0.0 < f1["fund_fit"]["fund_unverified"]
+    assert deficit(f1) > deficit(f0)
+    critic = OfflineCritic(calibration=cal)
+    assert critic.critique(inp1).dimensions.fund_fit.level < critic.critique(inp0).dimensions.fund_fit.level
+
+
+def test_shipped_calibration_uses_the_current_features_and_is_monotone() -> None:
+    cal = load_calibration()
+    assert not cal.method.startswith("default")
+    for d, m in cal.dimensions.items():
+        assert m.intercept == 5.0 and set(m.coef) == set(SCORER_FEATURES[d])
+        assert all(w <= 0 for w in m.coef.values()), "every deficit can only lower a score"
+    assert np.isfinite([w for m in cal.dimensions.values() for w in m.coef.values()]).all()
