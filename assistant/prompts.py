@@ -18,9 +18,9 @@ from typing import Any
 from assistant.critique.base import CritiqueInput
 from assistant.dimensions import DIMENSIONS
 from assistant.models import Finding, Indicator, NormIndicator, Precedent, Target
-from assistant.settings import REPO_DIR
+from assistant.settings import IN_CHECKOUT, PACKAGE_DIR, REPO_DIR
 
-PROMPTS_DIR = REPO_DIR / "prompts"
+PROMPTS_DIR = REPO_DIR / "prompts" if IN_CHECKOUT else PACKAGE_DIR / "_prompts"
 PROMPT_FILES: tuple[str, ...] = ("review_system.md", "review_user.md", "reask.md")
 MAX_PRECEDENTS = 3
 MAX_PRECEDENT_INDICATORS = 15

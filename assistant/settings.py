@@ -17,6 +17,12 @@ from assistant.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
+# In a checkout the top-level folders are used; an installed wheel carries copies inside the package
+# and keeps its data under the user's data folder instead of next to site-packages.
+IN_CHECKOUT = (REPO_DIR / "pyproject.toml").is_file()
+SHIPPED_CORPUS = (REPO_DIR / "corpus" if IN_CHECKOUT else PACKAGE_DIR / "_corpus") / "approved_targets.jsonl"
+DATA_DIR = REPO_DIR / "var" if IN_CHECKOUT else Path(
+    os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "performance-target-assistant"
 
 
 class Settings(BaseModel):
@@ -24,8 +30,8 @@ class Settings(BaseModel):
 
     backend: Literal["offline", "openai"] = "offline"
     profile: str = "default"
-    corpus_path: Path = REPO_DIR / "corpus" / "approved_targets.jsonl"
-    db_path: Path = REPO_DIR / "var" / "assistant.db"
+    corpus_path: Path = SHIPPED_CORPUS
+    db_path: Path = DATA_DIR / "assistant.db"
     # OpenAI-compatible endpoint
     base_url: str | None = None
     api_key: SecretStr | None = None

@@ -1,0 +1,1 @@
+"""Rule pre-check: the catalogue, checks per dimension, profiles and the engine."""
