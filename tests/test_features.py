@@ -1,4 +1,4 @@
-"""Offline scorer features: relevance grounding, indicator donors, fund-fit deficits (features.py, retrieve.py)."""
+"""Offline scorer features (relevance grounding, donors, suitability criteria, fund-fit deficits) and rationale."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from assistant.critique.base import CritiqueInput, RetrievalEvidence
-from assistant.critique.features import SCORER_FEATURES, extract, ungrounded
-from assistant.critique.offline import OfflineCritic, load_calibration
+from assistant.critique.features import SCORER_FEATURES, extract, scored_rules, suitability_rows, ungrounded
+from assistant.critique.offline import OfflineCritic, load_calibration, rationale
 from assistant.evaluate.defects import DefectContext, foreign_indicators
-from assistant.models import Indicator, Target
+from assistant.models import Finding, Indicator, Target
 from assistant.records import read_targets
 from assistant.retrieve import PrecedentIndex
 from assistant.rules.engine import run_rules
@@ -155,3 +155,79 @@ def test_shipped_calibration_uses_the_current_features_and_is_monotone() -> None
         assert m.intercept == 5.0 and set(m.coef) == set(SCORER_FEATURES[d])
         assert all(w <= 0 for w in m.coef.values()), "every deficit can only lower a score"
     assert np.isfinite([w for m in cal.dimensions.values() for w in m.coef.values()]).all()
+
+
+# --- 适当性 (f8): one share per rubric criterion -------------------------------------------------------------
+
+
+def _with_value(t: Target, row: int, value: str) -> Target:
+    inds = list(t.indicators)
+    inds[row] = inds[row].model_copy(update={"value": value})
+    return t.model_copy(update={"indicators": inds})
+
+
+@pytest.mark.parametrize(("feature", "row", "value"), [
+    ("unquantified_share", 0, "良好"),            # a count replaced by a grade
+    ("unspecific_share", 1, "有所提高"),          # not checkable
+    ("ambition_share", 5, "100%"),                # satisfaction 100 %
+    ("ambition_share", 1, "≥50%"),                # trivially low quality bar
+    ("operator_share", 1, "≤98%"),                # a positive rate capped from above
+    ("unit_misfit_share", 0, "≥95%"),             # a length given as a percentage
+    ("unit_misfit_share", 0, "≥12"),              # a quantity without unit
+    ("untimed_share", 2, "及时"),                 # a time row without date or rate
+])
+def test_each_suitability_deficit_rises_and_the_level_falls(feature: str, row: int, value: str) -> None:
+    t = _road()
+    f0, inp0 = _features(t)
+    f1, inp1 = _features(_with_value(t, row, value))
+    assert f1["suitability"][feature] > f0["suitability"][feature]
+    critic = OfflineCritic(calibration=load_calibration())
+    assert critic.critique(inp1).dimensions.suitability.level < critic.critique(inp0).dimensions.suitability.level
+
+
+def test_suitability_features_ignore_row_order_and_operator_spelling() -> None:
+    """The defect benchmark's placebo (rows reordered, ≥ spelled >=) must not move the features."""
+    for rec in corpus()[:15]:
+        f0, _ = _features(rec, exclude=[rec.id or ""])
+        inds = [i.model_copy(update={"value": i.value.replace("≥", ">=")}) for i in reversed(rec.indicators)]
+        f1, _ = _features(rec.model_copy(update={"indicators": inds}), exclude=[rec.id or ""])
+        for k in SCORER_FEATURES["suitability"]:
+            assert f1["suitability"][k] == pytest.approx(f0["suitability"][k]), (rec.id, k)
+
+
+def test_percentage_fits_only_rate_names() -> None:
+    t = _road().model_copy(update={"indicators": [
+        Indicator(level1="效益指标", level2="社会效益指标", name="维护社会稳定", value="≥95%"),
+        Indicator(level1="产出指标", level2="质量指标", name="验收合格率", value="≥95%"),
+        Indicator(level1="满意度指标", level2="满意度指标", name="受益群众满意度", value="≥90%")]})
+    rows = suitability_rows(CritiqueInput(target=t, indicators=normalise(t), findings=[], evidence=RetrievalEvidence()))
+    assert rows["unit_misfit_share"] == [0]
+
+
+def test_rationale_separates_advisory_warnings_from_what_lowered_the_score() -> None:
+    f = [Finding(rule_id="R-08", dimension="relevance", severity="warning", message="m", suggestion=""),
+         Finding(rule_id="R-02", dimension="relevance", severity="warning", message="m", suggestion=""),
+         Finding(rule_id="S-10", dimension="suitability", severity="error", message="m", suggestion="")]
+    text = rationale("relevance", 4.0, f, scored=({"R-02"}, False))
+    assert "发现1项警告：" in text and "另有1项警告为提示性，不影响评分" in text
+    assert "提示性" not in rationale("relevance", 4.0, f, scored=(set(), True))  # n_warning weighted: all count
+    only = rationale("relevance", 4.9, f[:1], scored=(set(), False))
+    assert "发现1项警告为提示性，不影响评分" in only
+    assert "发现1项错误：" in rationale("suitability", 3.0, f, scored=(set(), False))  # errors always count
+
+
+def test_sample_draft_rationale_is_consistent_with_its_scores() -> None:
+    """samples/draft.json: no high score next to unexplained warnings, and a low score names its causes."""
+    t = read_targets(REPO / "samples" / "draft.json")[0]
+    _, inp = _features(t)
+    cal = load_calibration()
+    dims = OfflineCritic(calibration=cal).critique(inp).dimensions
+    feats = extract(inp)
+    for d in ("completeness", "relevance", "suitability", "fund_fit"):
+        ds = dims.get(d)
+        rules, all_w = scored_rules(feats[d], cal.dimensions[d].coef)
+        warned = [x for x in inp.findings if x.dimension == d and x.severity == "warning"]
+        if warned and not all_w and not any(x.rule_id in rules for x in warned):
+            assert "提示性，不影响评分" in ds.rationale, d
+        if d == "suitability" and ds.level < 3:
+            assert "扣分主要来自" in ds.rationale

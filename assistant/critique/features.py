@@ -11,10 +11,18 @@ Relevance (f7) follows the rubric's three questions (evals/RUBRIC.md 相关性),
 * `donor_overlap`: the output/benefit indicators resemble another approved project more than that project
   resembles this one (`PrecedentIndex.indicator_donor`; "not another project's work").
 They replaced f6's rule counts (misfit_count, orphan_share, n_warning), which cross-validated at κ≈0.12.
+
+Suitability (f8) follows the rubric's list (evals/RUBRIC.md 适当性), one share of named rows per criterion
+(`suitability_rows`): not quantified, not specific (vague or placeholder values), ambition (≥100%, 100 %
+satisfaction, trivially low bars; S-04/S-05/S-12/S-13/S-01, a bare or ≥ 100 %), operator direction (S-03), unit
+misfit (S-09/S-11, a quantity without unit, or a percentage on a name that measures no rate or proportion) and
+time rows without a date or rate (S-10/S-17). They replaced f7's vague/hundred/no-unit shares and severity counts
+(κ≈0.41 → 0.72 cross-validated).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from assistant.critique.base import CritiqueInput
@@ -23,7 +31,7 @@ from assistant.models import NormIndicator, Target
 from assistant.rules.checks_fund import implied_totals
 from assistant.textproc import content_tokens
 
-FEATURE_VERSION = "f7"
+FEATURE_VERSION = "f8"
 DONOR_NOTE = 0.25  # donor_overlap at which the rationale names the approved project (explanation only)
 
 # Rules whose counts are features of their own (beyond the per-severity totals).
@@ -41,7 +49,8 @@ SCORER_FEATURES: dict[str, list[str]] = {
     "completeness": ["n_error", "n_warning", "no_output", "no_benefit", "no_satisfaction", "few_indicators",
                      "empty_share", "no_goal", "no_labels", "rule_C-04", "rule_C-05", "rule_C-08"],
     "relevance": ["ungrounded_share", "goal_misfit", "donor_overlap"],
-    "suitability": ["vague_share", "hundred_share", "no_unit_share", "empty_share", "n_error", "n_warning"],
+    "suitability": ["unquantified_share", "unspecific_share", "ambition_share", "operator_share", "unit_misfit_share",
+                    "untimed_share"],
     "fund_fit": ["no_budget", "no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost",
                  "n_error", "n_warning"],
 }
@@ -73,6 +82,77 @@ def ungrounded(target: Target, indicators: list[NormIndicator]) -> list[int]:
     ctx = _bigrams(" ".join([target.project_name, target.annual_goal, target.long_term_goal]))
     return [ind.index for ind in indicators
             if judged_for_grounding(ind) and not any(_bigrams(t) & ctx for t in content_tokens(ind.name))]
+
+
+# 适当性 criteria (RUBRIC.md): criterion → (rules whose row findings count, Chinese label for the rationale)
+SUITABILITY_CRITERIA: dict[str, tuple[frozenset[str], str]] = {
+    "unquantified_share": (frozenset(), "未量化（定性、模糊或空值）"),
+    "unspecific_share": (frozenset({"S-06", "S-14", "S-16"}), "表述模糊或无法考核"),
+    "ambition_share": (frozenset({"S-01", "S-04", "S-05", "S-12", "S-13"}), "目标水平不当（≥100%、满意度100%或门槛过低）"),
+    "operator_share": (frozenset({"S-03"}), "运算符号方向错误"),
+    "unit_misfit_share": (frozenset({"S-09", "S-11"}), "计量单位与指标不符（含无单位、非比率指标用%）"),
+    "untimed_share": (frozenset({"S-10", "S-17"}), "时效指标没有日期、时限或完成率"),
+}
+# A name that measures a rate, share or change: the only kind of indicator a percentage fits.
+_RATE_LIKE = re.compile(r"率|比例|占比|比重|百分|满意|覆盖|普及|增长|增幅|降幅|下降|降低|提高|提升|减少|节约|幅度|进度|程度")
+
+
+def percent_misfit(ind: NormIndicator) -> bool:
+    """A percentage target on a name that is not a rate or proportion (维护社会稳定 ≥95%): the unit does not fit."""
+    v = ind.value
+    return v.kind == "quantitative" and v.is_percent and bool(ind.name.strip()) and not _RATE_LIKE.search(ind.name)
+
+
+def suitability_rows(inp: CritiqueInput) -> dict[str, list[int]]:
+    """Named rows failing each 适当性 criterion of the rubric (a row can fail several)."""
+    rules: dict[int, set[str]] = {}
+    for f in inp.findings:
+        if f.dimension == "suitability" and f.indicator_index is not None and f.severity != "info":
+            rules.setdefault(f.indicator_index, set()).add(f.rule_id)
+    out: dict[str, list[int]] = {k: [] for k in SUITABILITY_CRITERIA}
+    for ind in inp.indicators:
+        if not ind.name.strip():
+            continue
+        v, rr = ind.value, rules.get(ind.index, set())
+        hit = {k: bool(rr & ids) for k, (ids, _) in SUITABILITY_CRITERIA.items()}
+        hit["unquantified_share"] = v.kind in {"qualitative", "vague", "unparseable", "empty"}
+        hit["unspecific_share"] |= v.kind == "vague"
+        hit["ambition_share"] |= v.number == 100 and v.is_percent and v.op in {">=", ">", None}
+        hit["unit_misfit_share"] |= percent_misfit(ind) or (v.kind == "quantitative" and not v.unit)
+        for k, b in hit.items():
+            if b:
+                out[k].append(ind.index)
+    return out
+
+
+# Which rule findings feed each scorer feature: the rationale says which listed findings lowered the score
+# and which are advisory only (their features got no weight in the fitted calibration).
+FEATURE_RULES: dict[str, frozenset[str]] = {
+    "no_output": frozenset({"C-04"}), "no_benefit": frozenset({"C-04"}), "no_satisfaction": frozenset({"C-04"}),
+    "few_indicators": frozenset({"C-09"}), "empty_share": frozenset({"C-07"}), "no_goal": frozenset({"C-02"}),
+    "no_labels": frozenset({"C-16"}),
+    "ungrounded_share": frozenset({"R-02"}), "goal_misfit": frozenset({"R-01"}),
+    "unquantified_share": frozenset({"S-06", "S-09", "S-14", "S-16"}),
+    **{k: ids for k, (ids, _) in SUITABILITY_CRITERIA.items() if ids},
+    "no_budget": frozenset({"FF-09"}), "fund_unverified": frozenset({"FF-02"}), "no_cost": frozenset({"FF-06"}),
+    "fund_conflict": frozenset({"FF-01", "FF-02", "FF-10", "FF-05"}),
+}
+
+
+def scored_rules(feats: dict[str, float], coef: dict[str, float]) -> tuple[set[str], bool]:
+    """(rules whose findings lowered this dimension's score, whether every warning counts via `n_warning`)."""
+    rules: set[str] = set()
+    all_warnings = False
+    for name, w in coef.items():
+        if not w or not feats.get(name, 0.0):
+            continue
+        if name == "n_warning":
+            all_warnings = True
+        elif name.startswith("rule_"):
+            rules.add(name[5:])
+        else:
+            rules |= FEATURE_RULES.get(name, frozenset())
+    return rules, all_warnings
 
 
 def main_quantity(indicators):  # late import: retrieve imports critique.base
@@ -130,6 +210,7 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         empty_share=out["completeness"]["empty_share"],
         satisfaction_100=float(any(f.rule_id == "S-05" and "100" in f.message for f in inp.findings)),
     )
+    out["suitability"].update({k: len(v) / n for k, v in suitability_rows(inp).items()})
     cost = [i for i in named if i.level1 == "cost"]
     budget = inp.target.amount_total_wan
     out["fund_fit"].update(

@@ -18,7 +18,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from assistant.critique.base import CritiqueInput
-from assistant.critique.features import DONOR_NOTE, FEATURE_VERSION, extract, ungrounded
+from assistant.critique.features import (
+    DONOR_NOTE,
+    FEATURE_VERSION,
+    SUITABILITY_CRITERIA,
+    extract,
+    scored_rules,
+    suitability_rows,
+    ungrounded,
+)
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
 from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Strict, Suggestion
@@ -86,20 +94,62 @@ def predict_levels(feats: dict[str, dict[str, float]], cal: Calibration) -> dict
     return out
 
 
-def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] | None = None) -> str:
+def _titles(findings: list[Finding]) -> str:
+    counts = Counter(f.rule_id for f in findings)
+    parts = []
+    for rule_id, n in counts.most_common(4):
+        title = RULES[rule_id].title
+        parts.append(f"{title}（{n}处）" if n > 1 else title)
+    return "；".join(parts)
+
+
+def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] | None = None,
+              scored: tuple[set[str], bool] | None = None) -> str:
+    """Score, what lowered it, and the findings. With `scored` (rules that fed a weighted feature, whether all
+    warnings count) the warnings that did not affect the score are labelled advisory (提示性，不影响评分);
+    error-level findings always count (they cap the dimension in the report stage)."""
     mine = [f for f in findings if f.dimension == dim and f.severity != "info"]
     head = f"{DIMENSIONS[dim]}评分{level_to_score(level)}（{level:.1f}/5）。"
     extra = "".join(f"{n}。" for n in notes or [])
     if not mine:
         return head + (extra or _POSITIVE[dim] + "。")
-    counts = Counter(f.rule_id for f in mine)
-    parts = []
-    for rule_id, n in counts.most_common(4):
-        title = RULES[rule_id].title
-        parts.append(f"{title}（{n}处）" if n > 1 else title)
-    errors = sum(1 for f in mine if f.severity == "error")
-    sev = f"{errors}项错误、{len(mine) - errors}项警告" if errors else f"{len(mine)}项警告"
-    return head + f"发现{sev}：" + "；".join(parts) + "。" + extra
+    rules, all_warnings = scored or (set(), True)
+    counted = [f for f in mine if f.severity == "error" or all_warnings or f.rule_id in rules]
+    advisory = [f for f in mine if f not in counted]
+    text = head
+    if counted:
+        errors = sum(1 for f in counted if f.severity == "error")
+        warns = len(counted) - errors
+        sev = "、".join(x for x in (f"{errors}项错误" if errors else "", f"{warns}项警告" if warns else "") if x)
+        text += f"发现{sev}：" + _titles(counted) + "。"
+    text += extra
+    if advisory:
+        lead = "另有" if counted or extra else "发现"
+        text += f"{lead}{len(advisory)}项警告为提示性，不影响评分：" + _titles(advisory) + "。"
+    return text
+
+
+def suitability_notes(inp: CritiqueInput, coef: dict[str, float]) -> tuple[list[str], list[int]]:
+    """The 适当性 criteria that lowered the score, with their rows (weighted features only)."""
+    parts, rows = [], set()
+    for key, found in suitability_rows(inp).items():
+        if found and coef.get(key, 0.0):
+            shown = "、".join(str(i + 1) for i in found[:6]) + ("等" if len(found) > 6 else "")
+            parts.append(f"第{shown}行{SUITABILITY_CRITERIA[key][1]}")
+            rows |= set(found)
+    return ([("扣分主要来自：" + "；".join(parts))] if parts else []), sorted(rows)
+
+
+_FUND_NOTES = {
+    "no_quantity": "没有带计量单位的产出数量指标，无法按“资金÷数量”估算单位成本",
+    "fund_unverified": "没有能与资金总额相互印证的“单位成本×数量”（成本标准与数量指标折算后不在总额的75%–135%之内）",
+}
+
+
+def fund_notes(feats: dict[str, float], coef: dict[str, float]) -> tuple[list[str], list[int]]:
+    """The 资金匹配性 deficits that no rule finding names (weighted features only)."""
+    notes = [text for key, text in _FUND_NOTES.items() if feats.get(key) and coef.get(key, 0.0)]
+    return notes, []
 
 
 def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
@@ -157,13 +207,16 @@ class OfflineCritic:
         feats = extract(inp)
         levels = predict_levels(feats, self.calibration)
         dims = {}
-        rel_notes, rel_rows = relevance_notes(inp)
+        cal = self.calibration.dimensions
+        extra = {"relevance": relevance_notes(inp), "suitability": suitability_notes(inp, cal["suitability"].coef),
+                 "fund_fit": fund_notes(feats["fund_fit"], cal["fund_fit"].coef)}
         for d in DIMENSION_KEYS:
-            notes, rows = (rel_notes, rel_rows) if d == "relevance" else ([], [])
+            notes, rows = extra.get(d, ([], []))
             evidence = sorted({f.indicator_index for f in inp.findings
                                if f.dimension == d and f.indicator_index is not None} | set(rows))
-            dims[d] = DimensionScore(score=level_to_score(levels[d]), level=levels[d],
-                                     rationale=rationale(d, levels[d], inp.findings, notes), evidence=evidence)
+            text = rationale(d, levels[d], inp.findings, notes, scored_rules(feats[d], cal[d].coef))
+            dims[d] = DimensionScore(score=level_to_score(levels[d]), level=levels[d], rationale=text,
+                                     evidence=evidence)
         suggestions = rule_suggestions(inp) + list(inp.evidence.hints)
         return CritiqueResult(dimensions=Dimensions(**dims), suggestions=suggestions, backend=self.name,
                               params={"scorer": SCORER_VERSION, "calibration": self.calibration.method or "fitted",
