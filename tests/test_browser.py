@@ -1,5 +1,6 @@
-"""Headless browser: log in as a unit, submit samples/draft.json, see the grade; as an admin, create a
-user, issue and revoke a token, switch the rule profile and watch a batch upload finish.
+"""Headless browser: log in as a unit, submit samples/draft.json, see the grade; resubmit a fixed version
+and open the comparison with the previous one; create and revoke one's own API token; as an admin, create
+a user, issue and revoke a token, switch the rule profile and watch a batch upload finish.
 Screenshots go to screenshots/ (git-ignored).
 
 Drives the system chromium (/usr/bin/chromium) through Python playwright (no browser download);
@@ -214,5 +215,71 @@ def test_admin_manages_users_tokens_profiles_and_batches(server, tmp_path):
         page.wait_for_url(server + "/ui/admin/audit")
         assert "撤销令牌" in page.locator("table.audit").inner_text()
         page.screenshot(path=str(SHOTS / "admin_audit.png"), full_page=True)
+        ctx.close()
+    assert not csp_errors, csp_errors
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium fonts-wqy-microhei)")
+def test_unit_resubmits_compares_and_manages_own_tokens(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import httpx
+    import json
+
+    SHOTS.mkdir(exist_ok=True)
+    draft = (ROOT / "samples" / "draft.json").read_text(encoding="utf-8")
+    fixed = json.loads(draft)
+    fixed["project_name"] = "雾炮车抑尘降尘服务（修改稿）"
+    fixed["indicators"][0]["value"] = "≥10辆"  # as suggested, with a unit
+    fixed["indicators"][3]["value"] = "≤180天"
+    fixed["indicators"][4]["value"] = "≤250万元"  # was the vague 控制在预算内
+    fixed["indicators"].insert(6, {"level1": "效益指标", "level2": "生态效益指标", "name": "城区PM10年平均浓度下降",
+                                   "value": "≥5%", "basis": "计划标准"})
+    csp_errors: list[str] = []
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
+        ctx = _browser(p, profile)
+        page = ctx.new_page()
+        page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        _login(page, server, "unitA")
+        page.wait_for_url(server + "/ui/submit")
+        page.fill("textarea[name=json_text]", draft)  # the flawed draft
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/ui/submissions/*")
+        assert page.locator("[data-testid=compare-summary]").count() == 0
+        detail = page.url
+        resubmit = page.locator("form[action$='/versions']")
+        resubmit.locator("textarea[name=json_text]").fill(json.dumps(fixed, ensure_ascii=False, indent=1))
+        resubmit.locator("button").click()
+        page.wait_for_url(detail)
+        summary = page.locator("[data-testid=compare-summary]")
+        assert "与上一版对比" in summary.inner_text() and "v1 → v2" in summary.inner_text()
+        summary.screenshot(path=str(SHOTS / "compare_summary.png"))
+        page.click("[data-testid=compare-link]")
+        page.wait_for_url(server + "/ui/submissions/*/compare?base=1&head=2")
+        assert page.locator("h1").inner_text() == "版本对比：雾炮车抑尘降尘服务（修改稿）"
+        assert page.locator("[data-testid=score-delta]").inner_text().startswith("↑")
+        assert page.locator("[data-testid=resolved] li").count() >= 3
+        assert "控制在预算内" in page.locator("[data-testid=resolved]").inner_text()
+        rows = page.locator("[data-testid=row-changes]")
+        assert "≤250万元" in rows.locator("tr.row-changed", has_text="控制在预算内").inner_text()
+        assert "城区PM10年平均浓度下降" in rows.locator("tr.row-added").inner_text()
+        assert "项目名称" in page.locator("table.header-changes").inner_text()
+        assert "已采纳" in page.locator("table.suggestion-outcomes").inner_text()
+        page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+        # one's own API tokens: create (shown once), use, revoke
+        page.click("header nav >> text=我的令牌")
+        page.wait_for_url(server + "/ui/tokens")
+        form = page.locator("[data-testid=create-own-token]")
+        form.locator("input[name=note]").fill("财务系统对接")
+        form.locator("select[name=days]").select_option("90")
+        form.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        token = page.locator("[data-testid=new-token] code.secret").inner_text().strip()
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(server + "/api/me", headers=bearer).json()["username"] == "unitA"
+        page.screenshot(path=str(SHOTS / "tokens_self_service.png"), full_page=True)
+        page.locator("table.tokens tbody tr", has_text="财务系统对接").locator("button", has_text="撤销").click()
+        page.wait_for_load_state()
+        assert "已撤销令牌" in page.locator(".notice").inner_text() and token not in page.content()
+        assert httpx.get(server + "/api/me", headers=bearer).status_code == 401
         ctx.close()
     assert not csp_errors, csp_errors

@@ -141,6 +141,48 @@ def test_resubmit_keeps_versions(client, tokens):
     assert client.post(f"/api/submissions/{sid}/versions", json=DRAFT, headers=tokens["rev"]).status_code == 403
 
 
+def test_compare_versions(client, tokens):
+    sid = _submit(client, tokens["unitA"])["id"]
+    url = f"/api/submissions/{sid}/compare"
+    r = client.get(url, headers=tokens["unitA"])  # one version only: nothing to compare with
+    assert r.status_code == 404 and "上一版" in r.json()["error"]
+    fixed = json.loads(json.dumps(DRAFT))
+    fixed["indicators"][4]["value"] = "≤250万元"  # was the vague 控制在预算内
+    fixed["indicators"].insert(6, {"level1": "效益指标", "level2": "生态效益指标", "name": "城区PM10年平均浓度下降",
+                                   "value": "≥5%"})
+    fixed["amount_total_wan"] = 240
+    assert client.post(f"/api/submissions/{sid}/versions", json=fixed, headers=tokens["unitA"]).status_code == 201
+    assert client.post(f"/api/submissions/{sid}/versions", json=fixed, headers=tokens["unitA"]).status_code == 201
+    # defaults: the previous version against the latest (v3 = v2: no changes)
+    body = client.get(url, headers=tokens["unitA"]).json()
+    assert (body["base_version"], body["head_version"], body["versions"]) == (2, 3, [1, 2, 3])
+    assert body["comparison"]["identical"] and body["comparison"]["resolved"] == []
+    # head given: base is the one before it
+    body = client.get(url, params={"head": 2}, headers=tokens["unitA"]).json()
+    assert (body["base_version"], body["head_version"]) == (1, 2)
+    c = body["comparison"]
+    assert c["score"]["new"] >= c["score"]["old"] and not c["identical"]
+    assert any(f["finding"]["rule_id"] == "S-06" for f in c["resolved"])
+    assert [h["field"] for h in c["header"]] == ["amount_total_wan"]
+    assert {(r["status"], r["head_row"]) for r in c["rows"]} == {("changed", 5), ("added", 7)}
+    assert client.get(url, params={"base": 1}, headers=tokens["unitA"]).json()["head_version"] == 3
+    # reviewers and experts may compare any unit's submission; another unit may not (404, nothing leaked)
+    assert client.get(url, params={"base": 1, "head": 2}, headers=tokens["rev"]).json()["comparison"] == c
+    assert client.get(url, headers=tokens["exp"]).status_code == 200
+    r = client.get(url, params={"base": 1, "head": 2}, headers=tokens["unitB"])
+    assert r.status_code == 404 and DRAFT["project_name"] not in r.text and "甲单位" not in r.text
+    assert client.get(url, params={"base": 9}, headers=tokens["unitB"]).status_code == 404
+    # missing versions and submissions are Chinese 404s; invalid numbers 422; no login 401
+    for params in ({"base": 9}, {"head": 4}, {"base": 1, "head": 7}, {"head": 1}):
+        r = client.get(url, params=params, headers=tokens["unitA"])
+        assert r.status_code == 404 and r.json()["error"], params
+        _no_traceback(r)
+    assert client.get("/api/submissions/999999/compare", headers=tokens["rev"]).status_code == 404
+    r = client.get(url, params={"base": 0}, headers=tokens["unitA"])
+    assert r.status_code == 422 and "基准版本" in r.json()["error"]
+    assert client.get(url).status_code == 401
+
+
 def test_versions_are_immutable(tmp_path):
     store = Store(tmp_path / "x.db")
     store.db.execute("PRAGMA foreign_keys=OFF")

@@ -116,3 +116,42 @@ def test_reviewer_decides_and_expert_rates_via_forms(app):
     assert r.status_code == 303
     assert "已有评分 1 条" in exp.get(f"/ui/submissions/{sid}", headers=HTML).text
     assert json.loads(json.dumps(app.state.store.ratings(sid)))[0]["expert"] == "exp"
+
+
+def test_resubmission_compared_with_previous_version(app):
+    c = _login(app, "unitA")
+    sid = _submit(c)
+    page = c.get(f"/ui/submissions/{sid}", headers=HTML).text
+    assert "与上一版对比" not in page  # a first version has nothing to compare with
+    assert c.get(f"/ui/submissions/{sid}/compare", headers=HTML).status_code == 404
+    fixed = json.loads(DRAFT_TEXT)
+    fixed["indicators"][4]["value"] = "≤250万元"
+    fixed["indicators"].insert(6, {"level1": "效益指标", "level2": "生态效益指标", "name": "城区PM10年平均浓度下降",
+                                   "value": "≥5%"})
+    r = c.post(f"/ui/submissions/{sid}/versions", headers=HTML, follow_redirects=False,
+               data={"json_text": json.dumps(fixed, ensure_ascii=False),
+                     "csrf_token": _csrf(c, f"/ui/submissions/{sid}")})
+    assert r.status_code == 303
+    page = c.get(f"/ui/submissions/{sid}", headers=HTML).text
+    assert "与上一版对比" in page and 'data-testid="compare-summary"' in page
+    assert f"/ui/submissions/{sid}/compare?base=1&head=2" in page
+    page = c.get(f"/ui/submissions/{sid}/compare", headers=HTML)
+    assert page.status_code == 200
+    text = page.text
+    assert "版本对比" in text and "v1" in text and "v2" in text
+    assert re.search(r'class="sc-arrow (up|down|same)"', text)
+    resolved = text.split('data-testid="resolved"')[1].split("</section>")[0]
+    assert "S-06" in resolved and "控制在预算内" in resolved
+    rows = text.split('data-testid="row-changes"')[1].split("</table>")[0]
+    assert "<del>控制在预算内</del> → <ins>≤250万元</ins>" in rows
+    assert "tag-added" in rows and "城区PM10年平均浓度下降" in rows
+    assert "<script" not in text and "style=" not in text  # the CSP allows neither
+    # version picker: the same version on both sides shows no changes; garbage falls back to the defaults
+    same = c.get(f"/ui/submissions/{sid}/compare?base=2&head=2", headers=HTML).text
+    assert "完全相同" in same and "指标没有变化" in same
+    assert c.get(f"/ui/submissions/{sid}/compare?base=x&head=", headers=HTML).status_code == 200
+    assert c.get(f"/ui/submissions/{sid}/compare?base=5", headers=HTML).status_code == 404
+    # reviewers may look; another unit may not
+    assert "版本对比" in _login(app, "rev").get(f"/ui/submissions/{sid}/compare", headers=HTML).text
+    r = _login(app, "unitB").get(f"/ui/submissions/{sid}/compare", headers=HTML)
+    assert r.status_code == 404 and "雾炮车" not in r.text

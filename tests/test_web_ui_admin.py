@@ -239,3 +239,48 @@ def test_expired_session_redirects_to_login(app):
         assert r.status_code == 303 and r.headers["location"] == "/login"
     finally:
         clock.t -= app.state.config.session_idle_s + 1
+
+
+def test_every_user_manages_own_tokens(app, admin):
+    from assistant.web.auth import token_hash
+    from assistant.web.ui_tokens import MAX_ACTIVE
+
+    rev, api, store = _login(app, "rev"), TestClient(app), app.state.store
+    page = rev.get("/ui/tokens", headers=HTML)
+    assert page.status_code == 200 and "我的 API 令牌" in page.text and "暂无令牌" in page.text
+    assert 'href="/ui/tokens"' in rev.get("/ui/submissions", headers=HTML).text  # linked from the header
+    assert rev.post("/ui/tokens", data={"note": "x", "days": "30"}, headers=HTML).status_code == 403  # no CSRF
+    r = _post(rev, "/ui/tokens", "/ui/tokens", {"note": "审核脚本", "days": "30"})
+    assert r.status_code == 200 and "只显示这一次" in r.text and "有效期：30 天" in r.text
+    token = re.search(r'<code class="secret">([^<]+)</code>', r.text).group(1)
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/me", headers=bearer).json()["username"] == "rev"
+    row = store.token_row(token_hash(token), kind="api")
+    assert row["t_expires_s"] - row["t_created_s"] == 30 * 86400
+    listing = rev.get("/ui/tokens", headers=HTML).text
+    assert token not in listing and token[:6] in listing and "审核脚本" in listing and "撤销" in listing
+    # another user's token is not found on this page, for an admin too (admins use the admin page)
+    for other in (_login(app, "unitA"), admin):
+        r = _post(other, f"/ui/tokens/{row['t_id']}/revoke", "/ui/tokens", {})
+        assert r.status_code == 404 and "审核脚本" not in r.text
+    assert api.get("/api/me", headers=bearer).status_code == 200
+    assert "审核脚本" not in admin.get("/ui/tokens", headers=HTML).text
+    assert "审核脚本" not in _login(app, "unitA").get("/ui/tokens", headers=HTML).text
+    assert _post(rev, "/ui/tokens/999999/revoke", "/ui/tokens", {}).status_code == 404
+    r = _post(rev, "/ui/tokens", "/ui/tokens", {"note": "x", "days": "7"})
+    assert r.status_code == 400 and "请选择有效期" in r.text
+    # revoking one's own works at once
+    r = _post(rev, f"/ui/tokens/{row['t_id']}/revoke", "/ui/tokens", {})
+    assert r.status_code == 200 and "已撤销令牌" in r.text and "已撤销</td>" in r.text
+    assert api.get("/api/me", headers=bearer).status_code == 401
+    # a long-lived one, then the cap on active tokens
+    r = _post(rev, "/ui/tokens", "/ui/tokens", {"note": "长期对接", "days": "0"})
+    token = re.search(r'<code class="secret">([^<]+)</code>', r.text).group(1)
+    assert store.token_row(token_hash(token), kind="api")["t_expires_s"] is None
+    assert "直至撤销" in rev.get("/ui/tokens", headers=HTML).text
+    for _ in range(MAX_ACTIVE - 1):
+        assert _post(rev, "/ui/tokens", "/ui/tokens", {"note": "批量", "days": "30"}).status_code == 200
+    r = _post(rev, "/ui/tokens", "/ui/tokens", {"note": "再来一个", "days": "30"})
+    assert r.status_code == 400 and "上限" in r.text and 'class="secret"' not in r.text
+    actions = {(a["user"], a["action"]) for a in store.audit_rows(limit=2000)}
+    assert ("rev", "token_issued_for") in actions and ("rev", "token_revoked") in actions

@@ -20,6 +20,7 @@ from assistant.web import service
 from assistant.web.auth import User, api_user, authenticate, issue_token, now_s, require_roles
 from assistant.web.profiles import NAME_PATTERN
 from assistant.web.service import DecisionIn, JobStatus, RatingIn, SubmissionDetail, SubmissionSummary
+from assistant.web.versions import VersionComparison, compare_submission
 
 router = APIRouter(prefix="/api")
 Id = Annotated[int, Path(ge=1, le=2**53, description="编号")]
@@ -134,6 +135,15 @@ def list_submissions(request: Request, user: User = Depends(api_user), grade: Gr
 def get_submission(submission_id: Id, request: Request, user: User = Depends(api_user),
                    version: int | None = Query(default=None, ge=1, le=MAX_VERSION)) -> SubmissionDetail:
     return service.detail(request.app.state.store, user, submission_id, version)
+
+
+@router.get("/submissions/{submission_id}/compare", response_model=VersionComparison, tags=["提交"],
+            summary="两个版本对比：表头与指标的变化、得分变化、已解决/新出现/仍未解决的问题、建议采纳情况")
+def compare_versions(submission_id: Id, request: Request, user: User = Depends(api_user),
+                     base: int | None = Query(default=None, ge=1, le=MAX_VERSION, description="基准版本，缺省为上一版"),
+                     head: int | None = Query(default=None, ge=1, le=MAX_VERSION, description="对比版本，缺省为最新版")
+                     ) -> VersionComparison:
+    return compare_submission(request.app.state.store, user, submission_id, base, head)
 
 
 @router.post("/submissions/{submission_id}/versions", response_model=SubmitOut, status_code=201, tags=["提交"],

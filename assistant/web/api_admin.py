@@ -106,14 +106,17 @@ def set_disabled(store: Any, admin: User, user_id: int, disabled: bool) -> None:
     store.audit(admin.username, "user_disabled" if disabled else "user_enabled", f"user:{user_id}")
 
 
-def issue_for(store: Any, admin: User, user_id: int, *, t: float, note: str = "") -> tuple[str, int, User]:
+def issue_for(store: Any, admin: User, user_id: int, *, t: float, note: str = "",
+              lifetime_s: float | None = None) -> tuple[str, int, User]:
+    """A new API token for `user_id` (issued by `admin`, or by the user themselves): lasts until revoked,
+    or `lifetime_s` seconds."""
     row = store.user(user_id)
     if row is None:
         raise NotFoundError("未找到该用户", where=f"user {user_id}")
     if row["disabled"]:
         raise InputError("该用户已停用，不能签发令牌", where=f"user {user_id}")
     target = User(id=row["id"], username=row["username"], role=row["role"], unit=row["unit"])
-    token = issue_token(store, target, now_s=t, note=note)
+    token = issue_token(store, target, now_s=t, note=note, lifetime_s=lifetime_s)
     token_id = store.token_row(token_hash(token), kind="api")["t_id"]
     store.audit(admin.username, "token_issued_for", f"user:{user_id}", {"token": token_id})
     return token, token_id, target

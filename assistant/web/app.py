@@ -45,7 +45,8 @@ _FIELD_CN = {"project_name": "项目名称", "indicators": "指标", "final_grad
              "completeness": "完整性", "relevance": "相关性", "suitability": "适当性", "fund_fit": "资金匹配性",
              "overall": "总分", "q": "检索词", "k": "返回条数", "format": "导出格式", "file": "文件",
              "name": "名称", "disabled": "停用", "profile": "规则配置", "note": "备注", "user_id": "用户编号",
-             "token_id": "令牌编号", "limit": "条数"}
+             "token_id": "令牌编号", "limit": "条数", "base": "基准版本", "head": "对比版本", "version": "版本",
+             "days": "有效期"}
 _TYPE_CN = {"missing": "缺失", "int_parsing": "应为整数", "float_parsing": "应为数字", "string_type": "应为文本",
             "literal_error": "取值不在允许范围内", "greater_than_equal": "过小", "less_than_equal": "过大",
             "string_too_short": "过短", "string_too_long": "过长", "json_invalid": "不是有效的 JSON",
@@ -239,7 +240,7 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     """`clock` (epoch seconds; default time.time) decides session expiry, so tests can move time."""
     from fastapi.templating import Jinja2Templates
 
-    from assistant.web import api, api_admin, ui, ui_admin, ui_batch
+    from assistant.web import api, api_admin, ui, ui_admin, ui_batch, ui_compare, ui_tokens
 
     config = config or WebConfig.from_env()
     if deps is None:
@@ -275,6 +276,8 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     app.include_router(ui.router)
     app.include_router(ui_admin.router)
     app.include_router(ui_batch.router)
+    app.include_router(ui_compare.router)
+    app.include_router(ui_tokens.router)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     return app
 

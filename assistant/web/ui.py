@@ -22,6 +22,7 @@ from assistant.errors import AssistantError, InputError
 from assistant.web import service
 from assistant.web.auth import (CSRF_COOKIE, ROLE_CN, SESSION_COOKIE, AuthError, User, authenticate, check_csrf,
                                 csrf_token, session_user, start_session, token_hash)
+from assistant.web.versions import ARROW, summary_for
 
 router = APIRouter(include_in_schema=False)
 _SEV_CN = {"error": "错误", "warning": "警告", "info": "提示"}
@@ -155,7 +156,9 @@ def _detail_ctx(request: Request, user: User, submission_id: int, version: int |
             "target_json": json.dumps(r.target.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False,
                                       indent=1),
             "ratings": request.app.state.store.ratings(submission_id) if user.role != "unit" else [],
-            "chosen": r.meta.profile, **profile_choices(request)}
+            "chosen": r.meta.profile, "arrow": ARROW,
+            "cmp": summary_for(request.app.state.store, user, submission_id, d.shown_version),
+            **profile_choices(request)}
 
 
 @router.get("/ui/submissions/{submission_id}")
