@@ -262,7 +262,10 @@ def retrieval_notes(inp: CritiqueInput) -> str:
     if ev.indicator_fit:
         fits = "，".join(f"#{i}:{x:.2f}" for i, x in enumerate(ev.indicator_fit))
         notes.append(f"- 各指标与本项目及同类指标的相似度（0–1，越低越可能与本项目无关）：{fits}")
-    return "\n".join(notes) if notes else "（无）"
+    if ev.donor_overlap is not None and ev.donor_project:
+        notes.append(f"- 产出/效益指标的用词与已批复项目「{ev.donor_project}」的相似度，比与本项目名称和目标的相似度"
+                     f"高出 {ev.donor_overlap:.2f}（0 表示不比本项目更像；≥0.25 提示指标可能照搬自该项目）")
+    return _escape_tags("\n".join(notes)) if notes else "（无）"
 
 
 def precedents_json(precedents: list[Precedent]) -> str:
