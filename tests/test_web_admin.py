@@ -304,6 +304,30 @@ def test_session_absolute_lifetime(tmp_path, deps):
     assert api.get("/api/me", headers=_token(api, "unitA")).status_code == 200
 
 
+def test_user_issues_own_token_through_the_api(tmp_path, deps):
+    clock = Clock()
+    app = _app(tmp_path, deps, clock=clock)
+    api = TestClient(app)
+    mine = _token(api, "unitB")
+    r = api.post("/api/tokens", json={"note": "财务系统对接", "days": 30}, headers=mine)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["user"]["username"] == "unitB" and body["token"]
+    own = {"Authorization": f"Bearer {body['token']}"}
+    assert api.get("/api/me", headers=own).json()["username"] == "unitB"
+    listed = {t["id"]: t for t in api.get("/api/tokens", headers=mine).json()}
+    assert listed[body["id"]]["note"] == "财务系统对接" and listed[body["id"]]["expires"]
+    assert body["token"] not in r.text.replace(body["token"], "", 1)  # the secret appears once only
+    assert api.post("/api/tokens", json={"days": 7}, headers=mine).status_code == 422  # only 30/90/365/0
+    clock.advance(30 * 24 * 60 + 1)
+    assert api.get("/api/me", headers=own).status_code == 401
+    fresh = _token(api, "unitB")
+    for _ in range(19):  # the fresh login token + 19 more reach the cap of 20 active tokens
+        assert api.post("/api/tokens", json={"days": 0}, headers=fresh).status_code == 201
+    over = api.post("/api/tokens", json={}, headers=fresh)
+    assert over.status_code == 400 and "上限" in over.json()["error"]
+
+
 def test_login_tokens_expire_but_issued_tokens_do_not(tmp_path, deps):
     clock = Clock()
     app = _app(tmp_path, deps, clock=clock, login_token_s=24 * 3600)

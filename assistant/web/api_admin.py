@@ -54,6 +54,14 @@ class Created(BaseModel):
     id: int
 
 
+MAX_ACTIVE_TOKENS = 20  # active API tokens one user may hold (login tokens included)
+
+
+class SelfTokenIn(BaseModel):
+    note: str = Field(default="", max_length=100, description="备注（用途）")
+    days: Literal[30, 90, 365, 0] = Field(default=90, description="有效天数；0 = 直至撤销")
+
+
 class IssuedToken(BaseModel):
     token: str = Field(description="令牌明文：只在此时返回一次，服务器只保存其散列")
     token_type: str = "bearer"
@@ -174,6 +182,18 @@ def update_user(user_id: Id, body: UserUpdate, request: Request,
 def create_token(user_id: Id, request: Request, user: User = Depends(require_roles("admin")),
                  note: str = Query(default="", max_length=100, description="备注（用途）")) -> IssuedToken:
     token, token_id, target = issue_for(request.app.state.store, user, user_id, t=now_s(request), note=note)
+    return IssuedToken(token=token, id=token_id, user=target)
+
+
+@router.post("/tokens", response_model=IssuedToken, status_code=201, tags=["令牌"],
+             summary="为自己生成 API 令牌（明文只返回这一次；可选有效期）")
+def create_own_token(body: SelfTokenIn, request: Request, user: User = Depends(api_user)) -> IssuedToken:
+    store, t = request.app.state.store, now_s(request)
+    active = sum(1 for r in store.list_tokens(user_id=user.id) if token_info(r, now=t).active)
+    if active >= MAX_ACTIVE_TOKENS:
+        raise InputError(f"有效令牌已达 {MAX_ACTIVE_TOKENS} 个上限：请先撤销不再使用的令牌", where="tokens")
+    token, token_id, target = issue_for(store, user, user.id, t=t, note=body.note.strip() or "自助生成",
+                                        lifetime_s=body.days * 86400.0 if body.days else None)
     return IssuedToken(token=token, id=token_id, user=target)
 
 

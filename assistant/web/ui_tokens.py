@@ -20,7 +20,7 @@ DAY_S = 86400.0
 LIFETIMES: dict[str, tuple[str, float | None]] = {"30": ("30 天", 30 * DAY_S), "90": ("90 天", 90 * DAY_S),
                                                   "365": ("1 年", 365 * DAY_S), "0": ("长期有效（直至撤销）", None)}
 DEFAULT_LIFETIME = "90"
-MAX_ACTIVE = 20  # active API tokens one user may hold (login tokens included)
+MAX_ACTIVE = api_admin.MAX_ACTIVE_TOKENS
 
 
 def _tokens(request: Request, user: User) -> list[api_admin.TokenInfo]:
