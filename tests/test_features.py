@@ -231,3 +231,84 @@ def test_sample_draft_rationale_is_consistent_with_its_scores() -> None:
             assert "提示性，不影响评分" in ds.rationale, d
         if d == "suitability" and ds.level < 3:
             assert "扣分主要来自" in ds.rationale
+
+
+# --- 资金匹配性 (f9): several cost components, and no budget = the rubric's level 1 ----------------------------
+
+
+def _tourism(budget: float | None) -> Target:
+    """Three cost standards × their quantities add up to the budget (10 万元); no single product does."""
+    return Target(id="draft-tour", project_name="乡村旅游基础设施建设", annual_goal="建设旅游基础设施，开发景点，流转土地",
+                  amount_total_wan=budget, indicators=[
+                      Indicator(level1="产出指标", level2="数量指标", name="旅游基础设施建设面积", value="≥20平方米"),
+                      Indicator(level1="产出指标", level2="数量指标", name="景点开发数量", value="≥4个"),
+                      Indicator(level1="产出指标", level2="数量指标", name="流转土地", value="≥60亩"),
+                      Indicator(level1="成本指标", level2="经济成本指标", name="流转土地补助标准", value="≤475元/亩"),
+                      Indicator(level1="成本指标", level2="经济成本指标", name="景观建设成本", value="≤2875元/个"),
+                      Indicator(level1="成本指标", level2="经济成本指标", name="基础设施建设成本", value="≤3000元/平方米"),
+                      Indicator(level1="效益指标", level2="社会效益指标", name="接待游客数量", value="≥60000人"),
+                      Indicator(level1="满意度指标", level2="满意度指标", name="游客满意度", value="≥90%")])
+
+
+def test_a_budget_made_of_several_cost_components_reconciles() -> None:
+    from assistant.critique.features import reconciles
+
+    t = _tourism(10.0)
+    assert reconciles(10.0, normalise(t))
+    assert not reconciles(100.0, normalise(t)) and not reconciles(0.5, normalise(t))  # ×10, ÷20 (÷10 = 1 万元 matches
+    # the single 景观 product, 1.15 万元)
+    assert not reconciles(None, normalise(t)) and not reconciles(0.0, normalise(t))
+    f0, _ = _features(t)
+    f1, _ = _features(t.model_copy(update={"amount_total_wan": 100.0}))
+    assert f0["fund_fit"]["fund_unverified"] == 0.0 < f1["fund_fit"]["fund_unverified"]
+
+
+def test_no_budget_scores_fund_fit_1_and_says_why() -> None:
+    """RUBRIC.md scale: 1 = missing or unusable. Without a budget there is no money to match: level 1 whatever the
+    calibration, and the rationale names the cause (FF-09 is not labelled advisory)."""
+    from assistant.critique.offline import default_calibration
+
+    _, inp = _features(_tourism(None))
+    assert any(f.rule_id == "FF-09" for f in inp.findings)
+    for cal in (load_calibration(), default_calibration()):
+        ds = OfflineCritic(calibration=cal).critique(inp).dimensions.fund_fit
+        assert ds.level == 1.0
+        assert "缺失或无法使用" in ds.rationale and "不影响评分" not in ds.rationale
+    _, inp_b = _features(_tourism(10.0))
+    assert OfflineCritic(calibration=load_calibration()).critique(inp_b).dimensions.fund_fit.level > 3.0
+
+
+def test_drafts_anchored_at_level_1_are_left_out_of_the_fit() -> None:
+    """The linear model is fitted only on drafts it scores: a no-budget draft's rating cannot move the weights."""
+    from assistant.evaluate.calibrate import ItemFeatures, fit
+
+    names = SCORER_FEATURES["fund_fit"]
+    rng = np.random.default_rng(0)
+    feats, targets = [], {}
+    for k in range(30):
+        f = {n: float(rng.integers(0, 2)) for n in names} | {"no_budget": 0.0}
+        feats.append(ItemFeatures(item_id=f"i{k}", group=f"g{k}", features={d: dict(f) for d in
+                                                                            ("completeness", "relevance", "suitability",
+                                                                             "fund_fit")}))
+        targets[f"i{k}"] = {d: 5.0 - sum(f.values()) * 0.5 for d in ("completeness", "relevance", "suitability",
+                                                                     "fund_fit")}
+    base = fit(feats, targets).dimensions["fund_fit"].coef
+    anchored = ItemFeatures(item_id="nb", group="gnb", features={d: {n: 1.0 for n in names} | {"no_budget": 1.0}
+                                                                 for d in ("completeness", "relevance", "suitability",
+                                                                           "fund_fit")})
+    with_nb = fit([*feats, anchored], targets | {"nb": {d: 5.0 for d in ("completeness", "relevance", "suitability",
+                                                                         "fund_fit")}}).dimensions
+    assert with_nb["fund_fit"].coef == pytest.approx(base)
+    assert with_nb["completeness"].coef != pytest.approx(fit(feats, targets).dimensions["completeness"].coef)
+
+
+def test_calibration_fitted_on_older_features_falls_back_to_the_default(tmp_path: Path) -> None:
+    """A calibration file from an earlier feature version (f8) still loads: the transparent default applies, and
+    `eval run --no-crossfit` warns that no usable calibration was found."""
+    import json
+
+    cal = json.loads((REPO / "assistant" / "data" / "calibration.json").read_text(encoding="utf-8"))
+    cal["feature_version"] = "f8"
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(cal, ensure_ascii=False), encoding="utf-8")
+    assert load_calibration(path).method.startswith("default")

@@ -18,6 +18,10 @@ satisfaction, trivially low bars; S-04/S-05/S-12/S-13/S-01, a bare or ≥ 100 %)
 misfit (S-09/S-11, a quantity without unit, or a percentage on a name that measures no rate or proportion) and
 time rows without a date or rate (S-10/S-17). They replaced f7's vague/hundred/no-unit shares and severity counts
 (κ≈0.41 → 0.72 cross-validated).
+
+f9: fund fit counts a budget reconciled by the *sum* of several unit cost × quantity products as verified
+(`reconciles`: the raters add 流转土地 + 景点 + 设施 to reach the budget), and a draft without a budget gets the rubric's
+level 1 for fund fit (`UNUSABLE`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from assistant.models import NormIndicator, Target
 from assistant.rules.checks_fund import implied_totals
 from assistant.textproc import content_tokens
 
-FEATURE_VERSION = "f8"
+FEATURE_VERSION = "f9"
 DONOR_NOTE = 0.25  # donor_overlap at which the rationale names the approved project (explanation only)
 
 # Rules whose counts are features of their own (beyond the per-severity totals).
@@ -51,9 +55,24 @@ SCORER_FEATURES: dict[str, list[str]] = {
     "relevance": ["ungrounded_share", "goal_misfit", "donor_overlap"],
     "suitability": ["unquantified_share", "unspecific_share", "ambition_share", "operator_share", "unit_misfit_share",
                     "untimed_share"],
-    "fund_fit": ["no_budget", "no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost",
+    "fund_fit": ["no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost",
                  "n_error", "n_warning"],
 }
+
+
+# The rubric's level 1 ("missing or unusable") where a dimension cannot be judged at all: without a budget there is no
+# money to match against the outputs. A fixed anchor, not a learned weight (a panel's ratings may hold no such draft);
+# the linear model is fitted and applied only to the other drafts.
+UNUSABLE: dict[str, str] = {"fund_fit": "no_budget"}
+
+
+def unusable(feats: dict[str, float], dim: str) -> bool:
+    return dim in UNUSABLE and bool(feats.get(UNUSABLE[dim], 0.0))
+
+
+def anchored_rules(feats: dict[str, float], dim: str) -> frozenset[str]:
+    """Rules whose findings set the level through the anchor (FF-09 for fund fit without a budget)."""
+    return FEATURE_RULES.get(UNUSABLE[dim], frozenset()) if unusable(feats, dim) else frozenset()
 
 
 def feature_names(dim: str) -> list[str]:
@@ -155,6 +174,26 @@ def scored_rules(feats: dict[str, float], coef: dict[str, float]) -> tuple[set[s
     return rules, all_warnings
 
 
+RECONCILE_BAND = (0.75, 1.35)  # implied total ÷ budget counted as reconciling (fund_unverified)
+
+
+def reconciles(budget: float | None, indicators: list[NormIndicator]) -> bool:
+    """Whether unit cost × quantity accounts for the budget: one product, or the sum over the cost rows that each
+    have a quantity (a budget made of several components: 流转土地 475元/亩 × 60亩 + 景观 2875元/个 × 4个 + …),
+    within `RECONCILE_BAND` of the budget."""
+    if budget is None or budget <= 0:
+        return False
+    lo, hi = RECONCILE_BAND
+    per_row: dict[int, float] = {}
+    for cost, qty, total in implied_totals(indicators):
+        if qty is None:
+            continue
+        if lo <= total / budget <= hi:
+            return True
+        per_row.setdefault(cost.index, total)
+    return len(per_row) > 1 and lo <= sum(per_row.values()) / budget <= hi
+
+
 def main_quantity(indicators):  # late import: retrieve imports critique.base
     from assistant.retrieve import main_quantity as mq
 
@@ -217,8 +256,7 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         no_cost=float(not cost),
         no_budget=float(inp.target.amount_total_wan is None),
         unit_cost_dev=0.0 if ev.unit_cost_ratio is None else min(2.0, abs(ev.unit_cost_ratio)),
-        fund_unverified=float(not (budget is not None and budget > 0 and any(
-            0.75 <= total / budget <= 1.35 for _, q, total in implied_totals(inp.indicators) if q is not None))),
+        fund_unverified=float(not reconciles(budget, inp.indicators)),
         no_quantity=float(main_quantity(inp.indicators) is None),
         fund_conflict=_cap(sum(by_dim["fund_fit"][r] for r in ("FF-01", "FF-02", "FF-10", "FF-05"))),
     )

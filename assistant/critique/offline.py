@@ -3,8 +3,9 @@
 How a score is formed (documented in README "评分如何形成"):
 1. `features.extract` turns the findings and retrieval evidence into numbers per dimension
    (error and warning counts, counts of key rules, shares such as vague values or orphan indicators).
-2. A linear scorer per dimension maps them to the raters' 1–5 scale. The shipped coefficients
-   (assistant/data/calibration.json) were fitted by `assistant eval calibrate` on reference ratings;
+2. A linear scorer per dimension maps them to the raters' 1–5 scale; a dimension that cannot be judged at all
+   (`features.UNUSABLE`: fund fit without a budget) gets the rubric's level 1 ("missing or unusable") instead.
+   The shipped coefficients (assistant/data/calibration.json) were fitted by `assistant eval calibrate` on reference ratings;
    without a calibration file a transparent default applies: 5 − 0.9 × errors − 0.35 × warnings.
 3. The report stage applies the deterministic caps (report.py) and forms the overall score and grade.
 """
@@ -22,10 +23,12 @@ from assistant.critique.features import (
     DONOR_NOTE,
     FEATURE_VERSION,
     SUITABILITY_CRITERIA,
+    anchored_rules,
     extract,
     scored_rules,
     suitability_rows,
     ungrounded,
+    unusable,
 )
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
@@ -90,7 +93,7 @@ def predict_levels(feats: dict[str, dict[str, float]], cal: Calibration) -> dict
     for d in DIMENSION_KEYS:
         m = cal.dimensions[d]
         raw = m.intercept + sum(w * feats[d].get(name, 0.0) for name, w in m.coef.items())
-        out[d] = round(min(5.0, max(1.0, raw)), 2)
+        out[d] = 1.0 if unusable(feats[d], d) else round(min(5.0, max(1.0, raw)), 2)
     return out
 
 
@@ -142,12 +145,16 @@ def suitability_notes(inp: CritiqueInput, coef: dict[str, float]) -> tuple[list[
 
 _FUND_NOTES = {
     "no_quantity": "没有带计量单位的产出数量指标，无法按“资金÷数量”估算单位成本",
-    "fund_unverified": "没有能与资金总额相互印证的“单位成本×数量”（成本标准与数量指标折算后不在总额的75%–135%之内）",
+    "fund_unverified": "没有能与资金总额相互印证的“单位成本×数量”（成本标准与数量指标折算后，单项或各项之和均不在总额的"
+                       "75%–135%之内）",
 }
+_UNUSABLE_NOTE = {"fund_fit": "未填资金总额，无法判断资金与产出是否匹配，按评分细则“缺失或无法使用”计最低分"}
 
 
 def fund_notes(feats: dict[str, float], coef: dict[str, float]) -> tuple[list[str], list[int]]:
-    """The 资金匹配性 deficits that no rule finding names (weighted features only)."""
+    """The 资金匹配性 deficits that no rule finding names (weighted features only), or why it scores 1."""
+    if unusable(feats, "fund_fit"):
+        return [_UNUSABLE_NOTE["fund_fit"]], []
     notes = [text for key, text in _FUND_NOTES.items() if feats.get(key) and coef.get(key, 0.0)]
     return notes, []
 
@@ -214,7 +221,8 @@ class OfflineCritic:
             notes, rows = extra.get(d, ([], []))
             evidence = sorted({f.indicator_index for f in inp.findings
                                if f.dimension == d and f.indicator_index is not None} | set(rows))
-            text = rationale(d, levels[d], inp.findings, notes, scored_rules(feats[d], cal[d].coef))
+            rules, all_warnings = scored_rules(feats[d], cal[d].coef)
+            text = rationale(d, levels[d], inp.findings, notes, (rules | anchored_rules(feats[d], d), all_warnings))
             dims[d] = DimensionScore(score=level_to_score(levels[d]), level=levels[d], rationale=text,
                                      evidence=evidence)
         suggestions = rule_suggestions(inp) + list(inp.evidence.hints)

@@ -16,7 +16,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
 from assistant.critique.base import CritiqueInput, RetrievalEvidence
-from assistant.critique.features import FEATURE_VERSION, extract, feature_names, vector
+from assistant.critique.features import FEATURE_VERSION, extract, feature_names, unusable, vector
 from assistant.critique.offline import Calibration, DimensionModel
 from assistant.dimensions import DIMENSION_KEYS
 from assistant.evaluate.metrics import qwk_1to5, spearman
@@ -71,11 +71,12 @@ def _fit_dim(X: np.ndarray, y: np.ndarray, names: list[str], alpha: float = ALPH
 
 def fit(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, alpha: float = ALPHA,
         label: str = "") -> Calibration:
-    """Fit one linear model per dimension: features → consensus level (1–5)."""
+    """Fit one linear model per dimension: features → consensus level (1–5). Drafts the scorer anchors at level 1
+    (`features.UNUSABLE`, e.g. fund fit without a budget) are left out: the linear model never scores them."""
     dims = {}
     for d in DIMENSION_KEYS:
         names = feature_names(d)
-        rows = [f for f in feats if f.item_id in targets and d in targets[f.item_id]]
+        rows = [f for f in feats if f.item_id in targets and d in targets[f.item_id] and not unusable(f.features[d], d)]
         X = np.array([vector(f.features[d], d) for f in rows])
         y = np.array([targets[f.item_id][d] for f in rows])
         dims[d] = _fit_dim(X, y, names, alpha)
