@@ -312,3 +312,16 @@ def test_calibration_fitted_on_older_features_falls_back_to_the_default(tmp_path
     path = tmp_path / "old.json"
     path.write_text(json.dumps(cal, ensure_ascii=False), encoding="utf-8")
     assert load_calibration(path).method.startswith("default")
+
+
+def test_deleting_every_cost_row_lowers_completeness() -> None:
+    """成本指标 is one of the required first-level categories: a table without it is less complete."""
+    t = _road()
+    without = t.model_copy(update={"indicators": [i for i in t.indicators if i.level1 != "成本指标"]})
+    feats_with, inp_with = _features(t)
+    feats_without, inp_without = _features(without)
+    assert feats_with["completeness"]["no_cost"] == 0.0 and feats_without["completeness"]["no_cost"] == 1.0
+    critic = OfflineCritic()
+    before = critic.critique(inp_with).dimensions.completeness.level
+    after = critic.critique(inp_without).dimensions.completeness.level
+    assert after < before

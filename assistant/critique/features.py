@@ -35,7 +35,7 @@ from assistant.models import NormIndicator, Target
 from assistant.rules.checks_fund import implied_totals
 from assistant.textproc import content_tokens
 
-FEATURE_VERSION = "f9"
+FEATURE_VERSION = "f10"
 DONOR_NOTE = 0.25  # donor_overlap at which the rationale names the approved project (explanation only)
 
 # Rules whose counts are features of their own (beyond the per-severity totals).
@@ -51,7 +51,7 @@ KEY_RULES: dict[str, tuple[str, ...]] = {
 # Every feature measures a problem (0 = none), so a draft without problems scores 5.
 SCORER_FEATURES: dict[str, list[str]] = {
     "completeness": ["n_error", "n_warning", "no_output", "no_benefit", "no_satisfaction", "few_indicators",
-                     "empty_share", "no_goal", "no_labels", "rule_C-04", "rule_C-05", "rule_C-08"],
+                     "empty_share", "no_goal", "no_labels", "no_cost", "rule_C-04", "rule_C-05", "rule_C-08"],
     "relevance": ["ungrounded_share", "goal_misfit", "donor_overlap"],
     "suitability": ["unquantified_share", "unspecific_share", "ambition_share", "operator_share", "unit_misfit_share",
                     "untimed_share"],
@@ -227,6 +227,7 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         empty_share=sum(1 for i in inp.indicators if i.value.kind == "empty") / max(1, len(inp.indicators)),
         no_goal=float(not inp.target.annual_goal.strip()),
         no_labels=float(bool(named) and levels <= {"unknown"} or all(i.inferred for i in named)),
+        no_cost=float(bool(named) and not any(i.level1 == "cost" for i in named)),  # 成本指标 is a required category
     )
     orphans = sum(1 for i in named if i.index < len(fits) and fits[i.index] <= 0.0)
     judged = [i for i in named if judged_for_grounding(i)]
