@@ -348,3 +348,39 @@ def test_csv_ratings_end_to_end(subset, tmp_path, monkeypatch):
     assert json.loads(res.output)["metrics"] == data["metrics"]
     res = cli.invoke(main, ["eval", "rescore", "99"])
     assert res.exit_code != 0 and "99" in res.output
+
+
+def test_split_repeats_use_other_groupings_without_leaks(subset, settings, deps):
+    """Each repeat is a full cross-fit over another grouping; no source record is on both sides of a fold."""
+    runs: list[runner.EvalRun] = []
+
+    def once(seed: int) -> runner.EvalRun:
+        run = runner.run_eval(subset["items"], subset["ratings"], subset["item_sources"], settings=settings,
+                              n_boot=0, folds=3, base_deps=deps, keep_reviews=False, split_seed=seed)
+        runs.append(run)
+        return run
+    rep = runner.split_repeats(once, 3)
+    assert rep["repeats"] == 3 and [r.config.split_seed for r in runs] == [1, 2, 3]
+    groupings = {tuple(tuple(f.test_groups) for f in r.config.fold_info) for r in runs}
+    assert len(groupings) >= 2  # the seeds really regroup the sources
+    for r in runs:
+        for f in r.config.fold_info:
+            assert not set(f.train_groups) & set(f.test_groups)
+    q = rep["qwk"]["completeness"]
+    assert q["min"] <= q["mean"] <= q["max"] and q["sd"] >= 0
+    md = to_markdown(runs[0].model_copy(update={"metrics": {**runs[0].metrics, "split_repeats": rep}}))
+    assert "## Split robustness" in md and "seeds 1–3" in md
+
+
+def test_cli_repeats_flag(subset, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSISTANT_DB", str(tmp_path / "cli.db"))
+    from assistant.cli import main
+
+    res = CliRunner().invoke(main, ["eval", "run", str(subset["items"]), str(subset["ratings"]), "--sources",
+                                    str(subset["item_sources"]), "--n-boot", "0", "--repeats", "2", "--no-store",
+                                    "--format", "json", "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert data["metrics"]["split_repeats"]["repeats"] == 2
+    bad = CliRunner().invoke(main, ["eval", "run", "--repeats", "2", "--no-crossfit", "--no-store"])
+    assert bad.exit_code != 0 and "--repeats" in bad.output

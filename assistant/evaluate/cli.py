@@ -108,13 +108,15 @@ def _store():
 @click.option("--corpus", type=click.Path(path_type=Path), default=None, help="先例库 JSONL")
 @click.option("--n-boot", default=2000, show_default=True, type=click.IntRange(0, 100000), help="bootstrap 次数")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--repeats", default=0, show_default=True, type=click.IntRange(0, 100),
+              help="另按N种随机分组重复交叉拟合，报告一致性的均值、标准差和范围（稳健性）")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="报告文件（默认输出到终端）")
 @click.option("--figures", "figures_dir", type=click.Path(path_type=Path), default=None, help="另存图表 PNG 的目录")
 @click.option("--no-store", is_flag=True, help="不把本次运行存入数据库")
 def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int, folds: int, no_crossfit: bool,
-            calibration: Path | None, profile: str | None, corpus: Path | None, n_boot: int, seed: int, fmt: str,
-            out: Path | None, figures_dir: Path | None, no_store: bool) -> None:
+            calibration: Path | None, profile: str | None, corpus: Path | None, n_boot: int, seed: int, repeats: int,
+            fmt: str, out: Path | None, figures_dir: Path | None, no_store: bool) -> None:
     """用产品同一个 review() 审核已评分项目，报告与参考评分的一致性（默认交叉拟合、留一检索）。"""
 
     @_handle
@@ -128,6 +130,8 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
 
         if calibration is not None and not no_crossfit:
             raise InputError("--calibration 需与 --no-crossfit 一起使用（交叉拟合会为每折重新拟合）")
+        if repeats and no_crossfit:
+            raise InputError("--repeats 只用于交叉拟合（不同的分组方式）")
         settings = load_settings()
         with click.progressbar(length=1, label="评估中", file=sys.stderr, show_pos=True) as bar:
             def progress(done: int, total: int) -> None:
@@ -138,6 +142,20 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
                               settings=settings, backend=backend, epochs=epochs, folds=folds,
                               crossfit=not no_crossfit, calibration_path=calibration, n_boot=n_boot, seed=seed,
                               corpus=corpus, profile=profile, progress=progress)
+        if repeats:
+            from assistant.evaluate.runner import split_repeats
+            from assistant.pipeline import build_deps
+
+            base = build_deps(settings, profile=profile, backend="offline", corpus=corpus)
+            with click.progressbar(length=repeats, label="重复分组", file=sys.stderr, show_pos=True) as bar:
+                def once(split_seed: int) -> object:
+                    run = run_eval(items, ratings, sources if sources and sources.is_file() else None,
+                                   settings=settings, backend=backend, epochs=epochs, folds=folds, n_boot=0,
+                                   seed=seed, corpus=corpus, profile=profile, keep_reviews=False, base_deps=base,
+                                   split_seed=split_seed)
+                    bar.update(1)
+                    return run
+                result.metrics["split_repeats"] = split_repeats(once, repeats)
         if not no_store:
             store = _store()
             try:

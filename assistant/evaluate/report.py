@@ -127,6 +127,26 @@ def _stability_rows(stab: Mapping[str, Any] | None) -> list[dict[str, str]]:
             for k, v in stab["per_key"].items()]
 
 
+def _split_rows(rep: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Rows for the split-robustness table (`eval run --repeats N`)."""
+    if not rep:
+        return []
+    rows = []
+    for key, v in rep["qwk"].items():
+        rows.append({"key": f"{LABEL.get(key, key)} QWK", "mean": _num(v["mean"]), "sd": _num(v["sd"]),
+                     "range": f"{_num(v['min'])}–{_num(v['max'])}"})
+    for key, label in (("overall_spearman", "overall Spearman"), ("grade_agreement", "grade agreement")):
+        v = rep[key]
+        rows.append({"key": label, "mean": _num(v["mean"]), "sd": _num(v["sd"]),
+                     "range": f"{_num(v['min'])}–{_num(v['max'])}"})
+    return rows
+
+
+_SPLIT_NOTE = ("The same cross-fit repeated over {n} other groupings of the source records into folds "
+               "(GroupKFold shuffled, seeds 1–{n}); the headline table above uses one grouping.")
+_SPLIT_HEADER = [("key", "figure"), ("mean", "mean"), ("sd", "SD"), ("range", "min–max")]
+
+
 def _header_lines(run: Any) -> list[tuple[str, str]]:
     c = run.config
     fit = ("cross-fitted: GroupKFold by source record, "
@@ -185,6 +205,10 @@ def to_markdown(run: Any) -> str:
                 "(overall: grade) changed between epochs.", "",
                 _md_table([("key", "key"), ("mean_sd", "mean SD"), ("max_sd", "max SD"),
                            ("share_changed", "share changed"), ("qwk_per_epoch", "κ per epoch")], stab), ""]
+    splits = _split_rows(m.get("split_repeats"))
+    if splits:
+        out += ["## Split robustness", "", _SPLIT_NOTE.format(n=m["split_repeats"]["repeats"]), "",
+                _md_table(_SPLIT_HEADER, splits), ""]
     bd = m.get("by_defect") or {}
     if bd:
         rows = [{"defect": k, "dimension": v["dimension"] or "all", "n": v["n"],
@@ -388,6 +412,11 @@ def to_html(run: Any) -> str:
         parts += ["<h2>Repeat-run stability</h2>",
                   _html_table([("key", "key"), ("mean_sd", "mean SD"), ("max_sd", "max SD"),
                                ("share_changed", "share changed"), ("qwk_per_epoch", "κ per epoch")], stab)]
+    splits = _split_rows(m.get("split_repeats"))
+    if splits:
+        parts += ["<h2>Split robustness</h2>",
+                  f"<p>{html.escape(_SPLIT_NOTE.format(n=m['split_repeats']['repeats']))}</p>",
+                  _html_table(_SPLIT_HEADER, splits)]
     bd = m.get("by_defect") or {}
     if bd:
         rows = [{"defect": k, "dimension": v["dimension"] or "all", "n": v["n"],

@@ -91,6 +91,7 @@ class RunConfig(Strict):
     mapping: str = MAPPING
     metrics_version: str = METRICS_VERSION
     skipped_unrated: list[str] = Field(default_factory=list)
+    split_seed: int | None = None  # None: GroupKFold's own grouping; else a shuffled grouping
     fold_info: list[FoldInfo] = Field(default_factory=list)
     sources_map: dict[str, dict[str, Any]] = Field(default_factory=dict)  # item → ItemSource fields
     ratings_snapshot: list[dict[str, Any]] = Field(default_factory=list)  # ratings without notes
@@ -139,11 +140,13 @@ def make_critic(backend: str, calibration: Calibration, settings: Settings, deps
     return make_openai_critic(settings, fallback=offline, profile=deps.profile)
 
 
-def _split(targets: Sequence[Target], groups: Sequence[str], folds: int) -> list[tuple[list[int], list[int]]]:
+def _split(targets: Sequence[Target], groups: Sequence[str], folds: int, shuffle_seed: int | None = None
+           ) -> list[tuple[list[int], list[int]]]:
+    """GroupKFold by source record; `shuffle_seed` draws another grouping (for split-robustness repeats)."""
     n_groups = len(set(groups))
     if n_groups < 2:
         raise InputError("交叉拟合至少需要来自两个不同来源记录的评分项目")
-    splitter = GroupKFold(n_splits=min(folds, n_groups))
+    splitter = GroupKFold(n_splits=min(folds, n_groups), shuffle=shuffle_seed is not None, random_state=shuffle_seed)
     return [(list(a), list(b)) for a, b in splitter.split(list(range(len(targets))), groups=list(groups))]
 
 
@@ -165,6 +168,7 @@ def run_eval(
     keep_reviews: bool = True,
     progress: Callable[[int, int], None] | None = None,
     base_deps: Deps | None = None,
+    split_seed: int | None = None,
 ) -> EvalRun:
     """Review every rated item with the real pipeline (cross-fitted unless told not to) and score it."""
     if epochs < 1:
@@ -200,7 +204,7 @@ def run_eval(
         cons = _cal.consensus_targets(rating_rows)
         feats = _cal.collect(rated, {k: v for k, v in source_of.items() if v}, base)
         groups = [f.group for f in feats]
-        for k, (train, test) in enumerate(_split(rated, groups, folds)):
+        for k, (train, test) in enumerate(_split(rated, groups, folds, split_seed)):
             train_feats = [feats[i] for i in train]
             cal = _cal.fit(train_feats, cons, label=f"crossfit fold {k + 1}")
             info = FoldInfo(fold=k + 1, train_items=sorted(f.item_id for f in train_feats),
@@ -266,7 +270,7 @@ def run_eval(
         items=str(items), ratings=str(ratings), sources=str(sources) if sources else None, backend=backend,
         epochs=epochs, folds=len(fold_info) if crossfit else 0, crossfit=crossfit,
         calibration=str(calibration_path) if calibration_path else None, calibration_label=cal_label,
-        n_boot=n_boot, seed=seed, profile=base.profile.name, top_k=base.top_k,
+        n_boot=n_boot, seed=seed, split_seed=split_seed, profile=base.profile.name, top_k=base.top_k,
         corpus=str(corpus or settings.corpus_path), skipped_unrated=skipped, fold_info=fold_info,
         sources_map={k: v.model_dump() for k, v in src.items() if k in source_of},
         ratings_snapshot=[r.model_dump(exclude={"notes"}, exclude_none=True) for r in rating_rows],
@@ -276,6 +280,33 @@ def run_eval(
     return EvalRun(created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), backend=backend,
                    model=model, prompt_hash=prompt_hash, corpus_version=base.index.version if base.index else "",
                    config=config, metrics=metrics, predictions=preds)
+
+
+def split_repeats(run_once: Callable[[int], EvalRun], repeats: int) -> dict[str, Any]:
+    """Agreement over `repeats` other groupings of the same cross-fit (seeds 1..repeats): how much the
+    headline figures owe to one particular split. Each repeat is a full cross-fitted run."""
+    keys = [*DIMENSION_KEYS, "overall"]
+    per: dict[str, list[float]] = {k: [] for k in keys}
+    grade: list[float] = []
+    spearman: list[float] = []
+    for r in range(1, repeats + 1):
+        dims = run_once(r).metrics["agreement"]["dimensions"]
+        for k in keys:
+            if dims.get(k, {}).get("qwk") is not None:
+                per[k].append(float(dims[k]["qwk"]))
+        if dims.get("overall", {}).get("grade_agreement") is not None:
+            grade.append(float(dims["overall"]["grade_agreement"]))
+        if dims.get("overall", {}).get("spearman") is not None:
+            spearman.append(float(dims["overall"]["spearman"]))
+
+    def summary(xs: list[float]) -> dict[str, float | None]:
+        if not xs:
+            return {"mean": None, "sd": None, "min": None, "max": None}
+        arr = np.asarray(xs)
+        return {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+                "min": float(arr.min()), "max": float(arr.max())}
+    return {"repeats": repeats, "qwk": {k: summary(v) for k, v in per.items()},
+            "overall_spearman": summary(spearman), "grade_agreement": summary(grade)}
 
 
 # --------------------------------------------------------------------------- metrics
