@@ -16,7 +16,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assistant.dimensions import DIMENSION_KEYS  # noqa: E402
-from assistant.evaluate import defects as D  # noqa: E402
+from assistant.evaluate import defect_bench as DB
+from assistant.evaluate import defects as D
 from assistant.evaluate import runner  # noqa: E402
 from assistant.evaluate.report import to_html, to_markdown  # noqa: E402
 from assistant.evaluate.store import EvalStore  # noqa: E402
@@ -301,14 +302,14 @@ def test_defects_are_deterministic_and_seedable(corpus):
 
 def test_defects_detected_on_a_couple_of_records(settings):
     names = ["no_benefit", "no_annual_goal", "vague_values", "cost_over_budget"]
-    rep = D.run_defects(settings=settings, names=names, record_ids=["t-d7ecff8bd5", "t-868d60360f"],
+    rep = DB.run_defects(settings=settings, names=names, record_ids=["t-d7ecff8bd5", "t-868d60360f"],
                         eval_items=EVALS / "items.jsonl", eval_ratings=EVALS / "ratings.jsonl",
                         eval_sources=EVALS / "item_sources.jsonl")
     assert rep.n_records == 2 and [r.defect for r in rep.rows] == names
     for row in rep.rows:
         assert row.n >= 1 and row.recall == 1.0, row
     assert all(v == 0.0 for v in rep.placebo_false_alarm.values())
-    md = D.to_markdown(rep)
+    md = DB.to_markdown(rep)
     assert "| no_benefit | completeness |" in md and "placebo" in md
 
 
@@ -359,7 +360,9 @@ def test_split_repeats_use_other_groupings_without_leaks(subset, settings, deps)
                               n_boot=0, folds=3, base_deps=deps, keep_reviews=False, split_seed=seed)
         runs.append(run)
         return run
-    rep = runner.split_repeats(once, 3)
+    from assistant.evaluate.splits import split_repeats
+
+    rep = split_repeats(once, 3)
     assert rep["repeats"] == 3 and [r.config.split_seed for r in runs] == [1, 2, 3]
     groupings = {tuple(tuple(f.test_groups) for f in r.config.fold_info) for r in runs}
     assert len(groupings) >= 2  # the seeds really regroup the sources

@@ -143,7 +143,7 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
                               crossfit=not no_crossfit, calibration_path=calibration, n_boot=n_boot, seed=seed,
                               corpus=corpus, profile=profile, progress=progress)
         if repeats:
-            from assistant.evaluate.runner import split_repeats
+            from assistant.evaluate.splits import split_repeats
             from assistant.pipeline import build_deps
 
             base = build_deps(settings, profile=profile, backend="offline", corpus=corpus)
@@ -260,7 +260,8 @@ def defects_cmd(corpus: Path | None, names: tuple[str, ...], seed: int, backend:
 
     @_handle
     def run() -> None:
-        from assistant.evaluate.defects import CATALOGUE, run_defects, to_markdown, to_text
+        from assistant.evaluate.defect_bench import run_defects, to_markdown, to_text
+        from assistant.evaluate.defects import CATALOGUE
         from assistant.settings import load_settings
 
         if list_only:
