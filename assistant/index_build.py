@@ -72,16 +72,24 @@ class RecordFacts:
     card_json: str                 # the precedent card shown to users (similarity filled at query time)
 
 
+def document(name_t: list[str], goal_t: list[str], indicator_t: list[str]) -> list[str]:
+    """The TF-IDF document from segmented parts: project name twice, annual goal, indicator names."""
+    return name_t + name_t + goal_t + indicator_t
+
+
+def _parts(rec: Target) -> tuple[list[str], list[str], list[str]]:
+    """Name, goal and indicator-name tokens, each part segmented on its own (repeated indicator
+    names hit the tokenizer's cache)."""
+    return tokens(rec.project_name), tokens(rec.annual_goal), [t for i in rec.indicators for t in tokens(i.name)]
+
+
 def project_tokens(rec: Target) -> list[str]:
-    """The TF-IDF document of a record or a query: project name twice, annual goal, indicator names
-    (each part segmented on its own, so repeated indicator names hit the tokenizer's cache)."""
-    name_t = tokens(rec.project_name)
-    return name_t + name_t + tokens(rec.annual_goal) + [t for i in rec.indicators for t in tokens(i.name)]
+    """The TF-IDF document of a record or a query."""
+    return document(*_parts(rec))
 
 
 def record_facts(rec: Target) -> RecordFacts:
-    name_t, goal_t = tokens(rec.project_name), tokens(rec.annual_goal)
-    flat_ind = [t for i in rec.indicators for t in tokens(i.name)]
+    name_t, goal_t, flat_ind = _parts(rec)
     indicator_tokens = content_of(flat_ind)
     inds = normalise(rec)
     q = main_quantity(inds)
@@ -94,7 +102,7 @@ def record_facts(rec: Target) -> RecordFacts:
         indicators=[PrecedentIndicator(level1=i.level1, level2=i.level2, name=i.name, value=i.value.raw)
                     for i in inds if i.name.strip() and i.value.kind != "empty"][:30])
     return RecordFacts(
-        id=rec.id or "", chash=content_hash(rec), project_tokens=name_t + name_t + goal_t + flat_ind,
+        id=rec.id or "", chash=content_hash(rec), project_tokens=document(name_t, goal_t, flat_ind),
         record_tokens=content_of(name_t) | content_of(goal_t) | indicator_tokens, indicator_tokens=indicator_tokens,
         unit=unit, cost=cost, target_json=rec.model_dump_json(), card_json=card.model_dump_json())
 
@@ -193,12 +201,8 @@ def build(facts: Iterable[RecordFacts], db: sqlite3.Connection) -> IndexData:
     return IndexData(ids=ids, vocab=vocab, idf=tfidf.idf_.astype(np.float32), postings=postings,
                      indicator_df=indicator_df, record_df=record_df,
                      unit_costs={u: np.sort(np.asarray(v, dtype=np.float64)) for u, v in costs.items()}, db=db,
-                     version=hashlib.sha256(digest_sum.to_bytes(32, "big")).hexdigest()[:12], meta={"format": INDEX_FORMAT, "records": n_docs, "terms": len(vocab)})
-
-
-def facts_of(records: Iterable[Target]) -> Iterator[RecordFacts]:
-    for rec in records:
-        yield record_facts(rec)
+                     version=hashlib.sha256(digest_sum.to_bytes(32, "big")).hexdigest()[:12],
+                     meta={"format": INDEX_FORMAT, "records": n_docs, "terms": len(vocab)})
 
 
 def facts_from_lines(lines: Iterable[tuple[str, str]], *, workers: int = 1) -> Iterator[RecordFacts]:

@@ -44,17 +44,14 @@ def _median_sorted(a: np.ndarray) -> float:
 class PrecedentIndex:
     """TF-IDF index over approved target records.
 
-    `PrecedentIndex(records)` indexes a list in memory (tests, evaluation); `PrecedentIndex.from_data`
-    wraps a built or loaded `IndexData` (corpus_store persists large corpora). Only the top-k rows of a
+    `PrecedentIndex(records)` indexes a list in memory (tests, evaluation); `PrecedentIndex(data=…)` wraps
+    a built or loaded `IndexData` (corpus_store persists large corpora). Only the top-k rows of a
     query are read back from the index's SQLite file, so RAM holds no `Target` objects.
     """
 
     def __init__(self, records: Iterable[Target] | None = None, *, data: IndexData | None = None) -> None:
-        if data is None:
-            records = list(records or [])
-            if not records:
-                raise InputError("先例库为空：请先导入已批复的绩效目标（assistant corpus import）")
-            data = index_build.build(index_build.facts_of(records), index_build.open_db(":memory:"))
+        if data is None:  # build() refuses an empty corpus with the same message as below
+            data = index_build.build(map(index_build.record_facts, records or []), index_build.open_db(":memory:"))
         if not data.ids:
             raise InputError("先例库为空：请先导入已批复的绩效目标（assistant corpus import）")
         self.data = data
@@ -63,10 +60,6 @@ class PrecedentIndex:
         self._n_terms = data.postings.shape[0]
         if not data.postings.has_sorted_indices:  # `_similarity_to_row` binary-searches each term's row
             data.postings.sort_indices()
-
-    @classmethod
-    def from_data(cls, data: IndexData) -> PrecedentIndex:
-        return cls(data=data)
 
     @classmethod
     def load(cls, folder: Path) -> PrecedentIndex:
@@ -99,9 +92,6 @@ class PrecedentIndex:
 
     def content_hashes(self) -> set[str]:
         return {h for (h,) in self._query("SELECT chash FROM rec", ())}
-
-    def target(self, row: int) -> Target:
-        return Target.model_validate_json(self._rows("target", [row])[row])
 
     # -- queries ----------------------------------------------------------------
     def _vector(self, toks: list[str]) -> sp.csr_matrix | None:
@@ -238,8 +228,7 @@ class PrecedentIndex:
         if not found:
             return None, None, None
         row, sim = found[0]
-        name_t = tokens(target.project_name)
-        own = self._vector(name_t + name_t + tokens(target.annual_goal))
+        own = self._vector(index_build.document(tokens(target.project_name), tokens(target.annual_goal), []))
         base = self._similarity_to_row(own, row) if own is not None else 0.0
         name = Precedent.model_validate_json(self._rows("card", [row])[row]).project_name
         return round(max(0.0, sim - base), 4), self.data.ids[row], name
