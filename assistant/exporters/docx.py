@@ -29,17 +29,21 @@ GRADE_FILL = {"优": "C6EFCE", "良": "DDEBF7", "中": "FFEB9C", "差": "FFC7CE"
 _USABLE_CM = 25.7  # A4 landscape minus 2 cm margins
 
 
-def _font(run, name: str = _BODY_FONT, size: float = 10.5, bold: bool = False,  # type: ignore[no-untyped-def]
-          color: str | None = None) -> None:
-    run.font.name = name
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    rpr = run._element.get_or_add_rPr()
+def _east_asia_font(rpr, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Word picks the font for CJK text from w:rFonts/@w:eastAsia, which python-docx does not set."""
     fonts = rpr.find(qn("w:rFonts"))
     if fonts is None:
         fonts = OxmlElement("w:rFonts")
         rpr.insert(0, fonts)
     fonts.set(qn("w:eastAsia"), name)
+
+
+def _font(run, name: str = _BODY_FONT, size: float = 10.5, bold: bool = False,  # type: ignore[no-untyped-def]
+          color: str | None = None) -> None:
+    run.font.name = name
+    run.font.size = Pt(size)
+    run.font.bold = bold
+    _east_asia_font(run._element.get_or_add_rPr(), name)
     if color:
         run.font.color.rgb = RGBColor.from_string(color)
 
@@ -128,12 +132,7 @@ def _setup(doc: DocxDocument) -> None:
     normal = doc.styles["Normal"]
     normal.font.name = _BODY_FONT
     normal.font.size = Pt(10.5)
-    rpr = normal.element.get_or_add_rPr()
-    fonts = rpr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = OxmlElement("w:rFonts")
-        rpr.insert(0, fonts)
-    fonts.set(qn("w:eastAsia"), _BODY_FONT)
+    _east_asia_font(normal.element.get_or_add_rPr(), _BODY_FONT)
 
 
 def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.datetime | None = None) -> Path:

@@ -152,16 +152,22 @@ def _landscape(ws: Worksheet) -> None:
     ws.page_setup.fitToHeight = 0
 
 
-def _project_level(ws: Worksheet, r: int, review: Review) -> int:
-    r = _section(ws, r, "五、项目层面问题")
-    heads = ((1, 1, "序号"), (2, 2, "严重程度"), (3, 3, "审核维度"), (4, 4, "涉及栏目"), (5, 8, "问题"), (9, 9, "修改建议"))
+def _table_head(ws: Worksheet, r: int, heads: tuple[tuple[int, int, str], ...], *, empty: bool) -> int:
+    """A table's header row (cells from column c to c2), then a "无" row when the table has no rows."""
     for c, c2, title in heads:
         _put(ws, r, c, title, c2=c2, bold=True, fill=_HEAD_FILL, center=True)
     r += 1
-    found = C.project_findings(review)
-    if not found:
+    if empty:
         _put(ws, r, 1, "无", c2=_LAST)
         r += 1
+    return r
+
+
+def _project_level(ws: Worksheet, r: int, review: Review) -> int:
+    r = _section(ws, r, "五、项目层面问题")
+    heads = ((1, 1, "序号"), (2, 2, "严重程度"), (3, 3, "审核维度"), (4, 4, "涉及栏目"), (5, 8, "问题"), (9, 9, "修改建议"))
+    found = C.project_findings(review)
+    r = _table_head(ws, r, heads, empty=not found)
     for k, f in enumerate(found, start=1):
         _put(ws, r, 1, k, center=True)
         _put(ws, r, 2, C.SEVERITY_ZH[f.severity], center=True, fill=SEVERITY_FILL[f.severity])
@@ -174,13 +180,8 @@ def _project_level(ws: Worksheet, r: int, review: Review) -> int:
     r = _section(ws, r, "六、建议增加的指标")
     heads = ((1, 1, "序号"), (2, 2, "一级指标"), (3, 3, "二级指标"), (4, 4, "三级指标"), (5, 5, "建议指标值"),
              (6, 7, "来源"), (8, 9, "理由"))
-    for c, c2, title in heads:
-        _put(ws, r, c, title, c2=c2, bold=True, fill=_HEAD_FILL, center=True)
-    r += 1
     adds = C.added(review)
-    if not adds:
-        _put(ws, r, 1, "无", c2=_LAST)
-        r += 1
+    r = _table_head(ws, r, heads, empty=not adds)
     for k, s in enumerate(adds, start=1):
         for c, c2, v in ((1, 1, k), (2, 2, s.level1), (3, 3, s.level2), (4, 4, s.name), (5, 5, s.value),
                          (6, 7, C.suggestion_source(s)), (8, 9, s.reason)):
@@ -189,12 +190,7 @@ def _project_level(ws: Worksheet, r: int, review: Review) -> int:
         r += 1
     r = _section(ws, r, "七、参考案例（已公开的同类项目绩效目标）")
     heads = ((1, 1, "序号"), (2, 4, "项目名称"), (5, 5, "地区"), (6, 6, "年度"), (7, 7, "相似度"), (8, 9, "来源"))
-    for c, c2, title in heads:
-        _put(ws, r, c, title, c2=c2, bold=True, fill=_HEAD_FILL, center=True)
-    r += 1
-    if not review.precedents:
-        _put(ws, r, 1, "无", c2=_LAST)
-        r += 1
+    r = _table_head(ws, r, heads, empty=not review.precedents)
     for k, p in enumerate(review.precedents, start=1):
         for c, c2, v in ((1, 1, k), (2, 4, p.project_name), (5, 5, p.region), (6, 6, p.year),
                          (7, 7, f"{p.similarity:.2f}"), (8, 9, p.source_url or "（未注明）")):
