@@ -106,6 +106,18 @@ def parse_json_text(text: str, *, where: str) -> Target:
     return parse_target(data, where=where, require=True)
 
 
+def xlsx_targets(name: str, data: bytes) -> list[Target]:
+    """The target tables of an uploaded workbook (checked to be a zip-based .xlsx first)."""
+    if not data.startswith(XLSX_MAGIC):
+        raise InputError("文件扩展名是 .xlsx，但内容不是 Excel 工作簿", where=name)
+    from assistant.importers.xlsx import read_targets as read_xlsx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.xlsx"
+        path.write_bytes(data)
+        return read_xlsx(path)
+
+
 def parse_upload(filename: str, data: bytes) -> Target:
     """One target from an uploaded .json or .xlsx file (type checked by suffix and content)."""
     name = Path(filename or "upload").name
@@ -121,14 +133,7 @@ def parse_upload(filename: str, data: bytes) -> Target:
             raise InputError("文件不是 UTF-8 编码的 JSON", where=name) from None
         return parse_json_text(text, where=name)
     if suffix == ".xlsx":
-        if not data.startswith(XLSX_MAGIC):
-            raise InputError("文件扩展名是 .xlsx，但内容不是 Excel 工作簿", where=name)
-        from assistant.importers.xlsx import read_targets as read_xlsx
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "upload.xlsx"
-            path.write_bytes(data)
-            targets = read_xlsx(path)
+        targets = xlsx_targets(name, data)
         if not targets:
             raise InputError("工作簿中没有找到绩效目标表", where=name)
         if len(targets) > 1:
@@ -270,14 +275,7 @@ def _batch_items(name: str, data: bytes, max_lines: int) -> list[tuple[int, str 
     if not data:
         raise InputError("上传的文件为空", where=name)
     if suffix == ".xlsx":
-        if not data.startswith(XLSX_MAGIC):
-            raise InputError("文件扩展名是 .xlsx，但内容不是 Excel 工作簿", where=name)
-        from assistant.importers.xlsx import read_targets as read_xlsx
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "batch.xlsx"
-            path.write_bytes(data)
-            items: list[tuple[int, str | Target]] = list(enumerate(read_xlsx(path), start=1))
+        items: list[tuple[int, str | Target]] = list(enumerate(xlsx_targets(name, data), start=1))
     else:
         try:
             text = data.decode("utf-8-sig")
