@@ -31,6 +31,7 @@ from collections import Counter
 
 from assistant.critique.base import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS
+from assistant.index_build import main_quantity
 from assistant.models import NormIndicator, Target
 from assistant.rules.checks_fund import implied_totals
 from assistant.textproc import content_tokens
@@ -192,12 +193,6 @@ def reconciles(budget: float | None, indicators: list[NormIndicator]) -> bool:
             return True
         per_row.setdefault(cost.index, total)
     return len(per_row) > 1 and lo <= sum(per_row.values()) / budget <= hi
-
-
-def main_quantity(indicators):  # late import: retrieve imports critique.base
-    from assistant.retrieve import main_quantity as mq
-
-    return mq(indicators)
 
 
 def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.index_build import main_quantity
 from assistant.models import Indicator, NormIndicator, Target
 from assistant.taxonomy import normalise
 
@@ -223,8 +224,6 @@ def cost_over_budget(t: Target, ctx: DefectContext) -> Target | None:
 
 def output_x100(t: Target, ctx: DefectContext) -> Target | None:
     """The main quantity target ×100: outputs far too large for the money."""
-    from assistant.index_build import main_quantity
-
     q = main_quantity(_norm(t))
     if q is None or q.value.number is None:
         return None
