@@ -206,7 +206,6 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
     n = max(1, len(named))
     levels = {i.level1 for i in named}
     ev = inp.evidence
-    fits = ev.indicator_fit
     out: dict[str, dict[str, float]] = {}
     for dim in DIMENSION_KEYS:
         feats = {"n_error": _cap(sev[dim]["error"], 6), "n_warning": _cap(sev[dim]["warning"], 8)}
@@ -224,26 +223,11 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         no_labels=float(bool(named) and levels <= {"unknown"} or all(i.inferred for i in named)),
         no_cost=float(bool(named) and not any(i.level1 == "cost" for i in named)),  # 成本指标 is a required category
     )
-    orphans = sum(1 for i in named if i.index < len(fits) and fits[i.index] <= 0.0)
     judged = [i for i in named if judged_for_grounding(i)]
     out["relevance"].update(
-        orphan_share=orphans / n,
         goal_misfit=0.0 if ev.goal_fit is None else max(0.0, 0.5 - ev.goal_fit) * 2,
-        process_share=sum(1 for i in named if i.level1 == "process") / n,
-        misfit_count=_cap(orphans + by_dim["relevance"]["R-01"] * 2 + by_dim["relevance"]["R-03"], 5),
         ungrounded_share=len(ungrounded(inp.target, inp.indicators)) / max(1, len(judged)),
         donor_overlap=ev.donor_overlap or 0.0,
-    )
-    out["relevance"]["rule_R-03"] = _cap(by_dim["relevance"]["R-03"])
-    quant = sum(1 for i in named if i.value.kind in {"quantitative", "deadline", "duration"})
-    out["suitability"].update(
-        vague_share=sum(1 for i in named if i.value.kind in {"vague", "qualitative", "unparseable"}) / n,
-        quant_share_gap=max(0.0, 0.7 - quant / n),
-        ceiling_share=sum(1 for i in named if "ceiling_operator" in i.value.flags) / n,
-        hundred_share=sum(1 for i in named if i.value.number == 100 and i.value.is_percent) / n,
-        no_unit_share=sum(1 for i in named if i.value.kind == "quantitative" and not i.value.unit) / n,
-        empty_share=out["completeness"]["empty_share"],
-        satisfaction_100=float(any(f.rule_id == "S-05" and "100" in f.message for f in inp.findings)),
     )
     out["suitability"].update({k: len(v) / n for k, v in suitability_rows(inp).items()})
     cost = [i for i in named if i.level1 == "cost"]
@@ -251,7 +235,6 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
     out["fund_fit"].update(
         no_cost=float(not cost),
         no_budget=float(inp.target.amount_total_wan is None),
-        unit_cost_dev=0.0 if ev.unit_cost_ratio is None else min(2.0, abs(ev.unit_cost_ratio)),
         fund_unverified=float(not reconciles(budget, inp.indicators)),
         no_quantity=float(main_quantity(inp.indicators) is None),
         fund_conflict=_cap(sum(by_dim["fund_fit"][r] for r in ("FF-01", "FF-02", "FF-10", "FF-05"))),
