@@ -124,7 +124,7 @@ def _norm(text: str) -> str:
 
 def _norm_value(text: str) -> str:
     s, _ = normalise_text(text or "")
-    s = s.replace(">=", "≥").replace("<=", "≤").replace("％", "%")
+    s = s.replace(">=", "≥").replace("<=", "≤")  # full-width ％ is already % after normalise_text
     return re.sub(r"\s+", "", s).lower()
 
 
