@@ -25,14 +25,7 @@ def make_deps(backend: str | None, *, profile: str | None = None, corpus: Path |
     from assistant.settings import load_settings
 
     settings = load_settings(backend=backend, max_concurrency=concurrency)
-    try:
-        return build_deps(settings, profile=profile, backend=backend, corpus=corpus)
-    except ImportError:  # no critic factory in this build: wire the openai critic directly
-        from assistant.critique.llm import OpenAICritic
-
-        deps = build_deps(settings, profile=profile, backend="offline", corpus=corpus)
-        deps.critic = OpenAICritic(settings, fallback=deps.critic)
-        return deps
+    return build_deps(settings, profile=profile, backend=backend, corpus=corpus)
 
 
 def render_text(report: Any) -> str:

@@ -26,9 +26,9 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from assistant.errors import InputError
-from assistant.models import NormIndicator, Precedent, PrecedentIndicator, Target
+from assistant.models import Precedent, PrecedentIndicator, Target
 from assistant.records import content_hash, json_error, parse_target
-from assistant.rules.lexicon import COUNT_UNITS
+from assistant.quantities import main_quantity
 from assistant.taxonomy import normalise
 from assistant.textproc import GENERIC_TOKENS, tokens
 
@@ -40,16 +40,6 @@ CREATE TABLE IF NOT EXISTS rec (
 CREATE INDEX IF NOT EXISTS rec_id ON rec(id);
 CREATE INDEX IF NOT EXISTS rec_chash ON rec(chash);
 """
-
-
-def main_quantity(indicators: list[NormIndicator]) -> NormIndicator | None:
-    """The first output quantity with a count unit: the denominator of the implied unit cost."""
-    for ind in indicators:
-        v = ind.value
-        if ind.level2 == "quantity" and v.kind == "quantitative" and v.number and v.number > 0 and v.unit in COUNT_UNITS \
-                and v.unit not in {"万元", "元", "万"}:
-            return ind
-    return None
 
 
 def content_of(toks: Iterable[str]) -> set[str]:

@@ -230,6 +230,66 @@ class Dimensions(Strict):
         return getattr(self, key)
 
 
+class ImpliedTotal(Strict):
+    """unit cost × quantity (× periods per year) of a per-unit cost indicator, in 万元."""
+
+    cost_index: int
+    quantity_index: int | None = None  # None: a per-period cost without a count (万元/月 × 12)
+    total_wan: float
+
+
+class InstructionHit(Strict):
+    """Instruction-like text inside a target field (prompt injection): where, what matched, and context."""
+
+    field: str  # e.g. "annual_goal", "indicators[2].value", "budget_lines[0].unit_price"
+    index: int | None = None  # the indicator row, when the field is one
+    match: str
+    snippet: str
+
+    def label(self) -> str:
+        return f"{self.field}：{self.snippet}"
+
+
+class Facts(Strict):
+    """What the intake stage derives once per review and every later stage reads."""
+
+    content_hash: str = ""
+    main_quantity: int | None = None  # index of the main output quantity (denominator of the unit cost)
+    implied_totals: list[ImpliedTotal] = Field(default_factory=list)
+    instruction_hits: list[InstructionHit] = Field(default_factory=list)  # text that reads like an instruction
+
+
+class RetrievalEvidence(Strict):
+    """What retrieval found for a target (computed once, shared by the rules and every critic).
+    `retrieved` is false when no precedent index was available: the evidence checks then stay silent."""
+
+    retrieved: bool = False
+    precedents: list[Precedent] = Field(default_factory=list)
+    # indicator-level suggestions drawn from precedents for categories the draft lacks
+    hints: list[Suggestion] = Field(default_factory=list)
+    # similarity of each indicator to the project's own name/goal and to precedent indicators (0–1)
+    indicator_fit: list[float] = Field(default_factory=list)
+    goal_fit: float | None = None  # similarity of the annual goal to the project name/indicators
+    # implied unit cost (万元 per unit of the main quantity) and how it compares to precedents
+    unit_cost_ratio: float | None = None  # log10(draft unit cost / median precedent unit cost)
+    # how much closer the draft's output/benefit indicator names are to another approved project than that
+    # project is to the draft's own name and goal (TF-IDF cosine difference, 0–1; high = copied indicators)
+    donor_overlap: float | None = None
+    donor_id: str | None = None  # that approved project
+    donor_project: str | None = None  # its project name
+
+
+class CritiqueInput(Strict):
+    """Everything a critic sees: the prepared draft (rules and retrieval already run)."""
+
+    target: Target
+    indicators: list[NormIndicator]
+    findings: list[Finding]
+    evidence: RetrievalEvidence = Field(default_factory=RetrievalEvidence)
+    facts: Facts = Field(default_factory=Facts)
+    profile: str = "default"
+
+
 class Usage(Strict):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -247,6 +307,7 @@ class CritiqueResult(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
     fallback_reason: str | None = None  # set when an LLM review failed and the offline one stands in
+    scorer_version: str = ""  # the critic's own version (offline scorer or LLM answer handling)
 
 
 class ReviewMeta(Strict):
@@ -273,5 +334,6 @@ class Review(Strict):
     backend: str
     model: str | None = None
     fallback_reason: str | None = None
+    vetoes: list[str] = Field(default_factory=list)  # why the overall score is capped at 79 (中), if it is
     meta: ReviewMeta
     target: Target

@@ -1,21 +1,27 @@
-"""`review(target, deps)`: the one function the CLI, the web API, batch jobs and evaluation call."""
+"""`review(target, deps)`: the one pipeline the CLI, the web API, batch jobs and evaluation call.
+
+`prepare` runs the stages before the critic (normalise → derive facts → retrieve → rules) and returns the
+`CritiqueInput` every critic reads; calibration and the benchmarks call it too, so they see exactly what a
+review sees. `review` adds the critic, the rule re-check of every suggestion and the report stage.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.critique.base import CritiqueInput, Critic, RetrievalEvidence
-from assistant.critique.offline import SCORER_VERSION, OfflineCritic
-from assistant.models import Review, ReviewMeta, Target
-from assistant.records import content_hash
+from assistant.critique.base import Critic
+from assistant.critique.offline import OfflineCritic
+from assistant.facts import derive_facts
+from assistant.models import CritiqueInput, RetrievalEvidence, Review, ReviewMeta, Target
 from assistant.report import finalise
 from assistant.retrieve import PrecedentIndex
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import Profile, load_profile
 from assistant.settings import Settings
+from assistant.suggestions import recheck_suggestions
 from assistant.taxonomy import normalise
 
 
@@ -25,37 +31,54 @@ class Deps:
     profile: Profile
     index: PrecedentIndex | None = None
     top_k: int = 5
-    extra: dict = field(default_factory=dict)
+
+
+class _Clock:
+    """Milliseconds per stage."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round((now - self._t) * 1000, 2)
+        self._t = now
+
+
+def prepare(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = (), clock: _Clock | None = None
+            ) -> CritiqueInput:
+    """Normalise, derive facts, retrieve and run the rules. `exclude_ids`: corpus records the target may not
+    retrieve (leave-one-out); the target's own id and an indexed copy of the same table are excluded too."""
+    clock = clock or _Clock()
+    indicators = normalise(target)
+    facts = derive_facts(target, indicators)
+    clock.lap("records")
+    evidence = RetrievalEvidence()
+    if deps.index is not None:
+        excluded = [i for i in exclude_ids if i] + ([target.id] if target.id else [])
+        same = deps.index.content_id(facts.content_hash)  # the same table already in the corpus
+        if same:
+            excluded.append(same)
+        evidence = deps.index.evidence(target, indicators, k=deps.top_k, exclude_ids=excluded, facts=facts)
+    clock.lap("retrieve")
+    findings = run_rules(target, indicators, deps.profile, evidence, facts=facts)
+    clock.lap("rules")
+    return CritiqueInput(target=target, indicators=indicators, findings=findings, evidence=evidence, facts=facts,
+                         profile=deps.profile.name)
 
 
 def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Review:
-    """Review one target. `exclude_ids`: corpus records the target may not retrieve (leave-one-out)."""
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    indicators = normalise(target)
-    timings["records"] = (time.perf_counter() - t0) * 1000
-    t1 = time.perf_counter()
-    excluded = [i for i in exclude_ids if i] + ([target.id] if target.id else [])
-    if deps.index is not None:  # the same table already in the corpus is not its own precedent
-        same = deps.index.content_id(content_hash(target))
-        if same:
-            excluded.append(same)
-    evidence = (deps.index.evidence(target, indicators, k=deps.top_k, exclude_ids=excluded)
-                if deps.index is not None else RetrievalEvidence())
-    timings["retrieve"] = (time.perf_counter() - t1) * 1000
-    t2 = time.perf_counter()
-    findings = run_rules(target, indicators, deps.profile, evidence if deps.index is not None else None)
-    timings["rules"] = (time.perf_counter() - t2) * 1000
-    t3 = time.perf_counter()
-    result = deps.critic.critique(CritiqueInput(target=target, indicators=indicators, findings=findings,
-                                                evidence=evidence, profile=deps.profile.name))
-    timings["critique"] = (time.perf_counter() - t3) * 1000
+    """Review one target (see `prepare` for `exclude_ids`)."""
+    clock = _Clock()
+    inp = prepare(target, deps, exclude_ids=exclude_ids, clock=clock)
+    result = deps.critic.critique(inp)
+    clock.lap("critique")
+    result = recheck_suggestions(inp, result, deps.profile)
     meta = ReviewMeta(profile=deps.profile.name, corpus_version=deps.index.version if deps.index else "",
-                      scorer_version=SCORER_VERSION, prompt_hash=result.prompt_hash, params=result.params,
-                      timings_ms={k: round(v, 2) for k, v in timings.items()}, usage=result.usage,
-                      content_hash=content_hash(target))
-    return finalise(target=target, indicators=indicators, findings=findings, precedents=evidence.precedents,
-                    critique=result, meta=meta)
+                      scorer_version=result.scorer_version, prompt_hash=result.prompt_hash, params=result.params,
+                      timings_ms=clock.timings, usage=result.usage, content_hash=inp.facts.content_hash)
+    return finalise(inp, result, meta)
 
 
 def build_deps(settings: Settings, *, profile: str | None = None, backend: str | None = None,
@@ -66,11 +89,10 @@ def build_deps(settings: Settings, *, profile: str | None = None, backend: str |
         from assistant.corpus_store import open_index
 
         index = open_index(settings, corpus)
-    idx = index
     offline = OfflineCritic()
     critic: Critic = offline
     if (backend or settings.backend) == "openai":
         from assistant.critique.llm_factory import make_openai_critic
 
-        critic = make_openai_critic(settings, fallback=offline, profile=prof)
-    return Deps(critic=critic, profile=prof, index=idx, top_k=settings.top_k)
+        critic = make_openai_critic(settings, fallback=offline)
+    return Deps(critic=critic, profile=prof, index=index, top_k=settings.top_k)

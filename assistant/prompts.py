@@ -1,4 +1,4 @@
-"""Prompt files (`prompts/*.md`, Chinese) → rendered chat messages, plus the injection guard.
+"""Prompt files (`prompts/*.md`, Chinese) → rendered chat messages.
 
 Templates use `string.Template` (`$var`), so the JSON braces in them stay literal. The prompt
 version stored with each review is `prompt_hash()`: a short sha256 over the files' content.
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from assistant.critique.base import CritiqueInput
 from assistant.dimensions import DIMENSIONS
-from assistant.models import Finding, Indicator, NormIndicator, Precedent, Target
+from assistant.labels import KIND_CN, LEVEL1_SHORT, LEVEL2_SHORT
+from assistant.models import CritiqueInput, Finding, Indicator, NormIndicator, Precedent, Target
 from assistant.settings import IN_CHECKOUT, PACKAGE_DIR, REPO_DIR
 
 PROMPTS_DIR = REPO_DIR / "prompts" if IN_CHECKOUT else PACKAGE_DIR / "_prompts"
@@ -26,39 +25,6 @@ MAX_PRECEDENTS = 3
 MAX_PRECEDENT_INDICATORS = 15
 MAX_REASK_OUTPUT_CHARS = 6000
 
-LEVEL1_ZH = {
-    "output": "产出",
-    "cost": "成本",
-    "benefit": "效益",
-    "satisfaction": "满意度",
-    "process": "过程",
-    "unknown": "未识别",
-}
-LEVEL2_ZH = {
-    "quantity": "数量",
-    "quality": "质量",
-    "timeliness": "时效",
-    "econ_cost": "经济成本",
-    "social_cost": "社会成本",
-    "eco_cost": "生态环境成本",
-    "econ_benefit": "经济效益",
-    "social_benefit": "社会效益",
-    "eco_benefit": "生态效益",
-    "sustainability": "可持续影响",
-    "satisfaction": "满意度",
-    "process": "过程",
-    "unknown": "未识别",
-}
-KIND_ZH = {
-    "quantitative": "定量",
-    "deadline": "日期/期限",
-    "duration": "时长",
-    "qualitative": "定性",
-    "vague": "模糊",
-    "empty": "空值",
-    "unparseable": "无法解析",
-}
-SEVERITY_ZH = {"error": "error", "warning": "warning", "info": "info"}
 
 Message = dict[str, str]
 
@@ -209,7 +175,7 @@ def indicator_lines(indicators: list[NormIndicator]) -> str:
     lines = []
     op_zh = {">=": "≥", ">": "＞", "=": "＝", "<": "＜", "<=": "≤", "range": "区间"}
     for ni in indicators:
-        cat = f"{LEVEL1_ZH.get(ni.level1, ni.level1)}/{LEVEL2_ZH.get(ni.level2, ni.level2)}"
+        cat = f"{LEVEL1_SHORT.get(ni.level1, ni.level1)}/{LEVEL2_SHORT.get(ni.level2, ni.level2)}"
         if ni.inferred:
             cat += "（推断）"
         v = ni.value
@@ -222,7 +188,7 @@ def indicator_lines(indicators: list[NormIndicator]) -> str:
             if v.date:
                 parsed += f" 日期{v.date}"
         marks = [*v.flags, *(f"模糊词:{w}" for w in v.vague_terms)]
-        line = f"#{ni.index} {cat} {KIND_ZH.get(v.kind, v.kind)}"
+        line = f"#{ni.index} {cat} {KIND_CN.get(v.kind, v.kind)}"
         if parsed:
             line += f" {parsed}"
         if marks:
@@ -244,7 +210,7 @@ def findings_text(findings: list[Finding]) -> str:
             where = f" 字段 {f.field}"
         dim = DIMENSIONS.get(f.dimension, f.dimension)
         fix = f" 建议：{f.suggestion}" if f.suggestion else ""
-        lines.append(f"- [{SEVERITY_ZH[f.severity]}] {f.rule_id}（{dim}）{where}：{f.message}{fix}")
+        lines.append(f"- [{f.severity}] {f.rule_id}（{dim}）{where}：{f.message}{fix}")
     return _escape_tags("\n".join(lines))
 
 
@@ -281,7 +247,7 @@ def precedents_json(precedents: list[Precedent]) -> str:
                 "amount_total_wan": p.amount_total_wan,
                 "indicators": [
                     {
-                        "类别": f"{LEVEL1_ZH.get(i.level1, i.level1)}/{LEVEL2_ZH.get(i.level2, i.level2)}",
+                        "类别": f"{LEVEL1_SHORT.get(i.level1, i.level1)}/{LEVEL2_SHORT.get(i.level2, i.level2)}",
                         "name": i.name,
                         "value": i.value,
                     }
@@ -290,63 +256,3 @@ def precedents_json(precedents: list[Precedent]) -> str:
             }
         )
     return _dumps(items) if items else "[]"
-
-
-# ---------------------------------------------------------------- injection guard
-
-_INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"(忽略|无视|忘记|不要理会|跳过)(掉)?(以上|之前|前面|上面|上述|先前|所有|全部|此前)",
-        r"(直接|请|务必|一律|必须)(将|把)?(本项目|该项目|本表|此表|该表)?(评|打|给|判)(为|成|予|定为)?(优|满分|5分|五分|最高分|高分|通过)",
-        r"(评|打|给)(为|成)?(满分|最高分)",
-        r"你(现在|从现在起)?(是|扮演|充当)(一个|一名)?(AI|助手|模型|审核|评审|专家)",
-        r"你现在是",
-        r"(系统提示|系统指令|提示词|system\s*prompt)",
-        r"ignore\s+(all\s+)?(the\s+)?(previous|prior|above|earlier)",
-        r"disregard\s+(all\s+)?(the\s+)?(previous|prior|above|earlier|instructions)",
-        r"you\s+are\s+now",
-        r"new\s+instructions?",
-        r"</?\s*(system|assistant|user|target_data|precedents_data)\s*>",
-        r"<\|im_(start|end)\|>",
-        r"[\"“]?level[\"”]?\s*[:：]\s*5",
-    )
-)
-
-
-def _target_texts(t: Target) -> list[tuple[str, str]]:
-    out = [
-        (f, getattr(t, f))
-        for f in (
-            "project_name",
-            "department",
-            "implementing_unit",
-            "region",
-            "project_attribute",
-            "period",
-            "annual_goal",
-            "long_term_goal",
-        )
-    ]
-    for group in ("indicators", "prior_indicators"):
-        for i, ind in enumerate(getattr(t, group)):
-            for f in ("level1", "level2", "name", "value", "basis", "operator", "unit", "explanation"):
-                out.append((f"{group}[{i}].{f}", getattr(ind, f)))
-    for i, b in enumerate(t.budget_lines):
-        out += [(f"budget_lines[{i}].item", b.item), (f"budget_lines[{i}].basis", b.basis)]
-    return out
-
-
-def find_injection(target: Target) -> list[str]:
-    """Instruction-like text inside a target's fields, as "field：snippet" strings (empty when clean)."""
-    hits: list[str] = []
-    for where, text in _target_texts(target):
-        if not text:
-            continue
-        for pat in _INJECTION_PATTERNS:
-            m = pat.search(text)
-            if m:
-                start, end = max(0, m.start() - 4), min(len(text), m.end() + 8)
-                hits.append(f"{where}：{text[start:end]}")
-                break
-    return hits

@@ -13,17 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 from assistant.dimensions import DIMENSION_KEYS, grade_for, level_to_score
-from assistant.models import (
-    CritiqueResult,
-    DimensionScore,
-    Dimensions,
-    Finding,
-    NormIndicator,
-    Precedent,
-    Review,
-    ReviewMeta,
-    Target,
-)
+from assistant.models import CritiqueInput, CritiqueResult, DimensionScore, Dimensions, Finding, Review, ReviewMeta
 
 ERROR_CAP_1 = 4.0
 ERROR_CAP_3 = 3.0
@@ -65,12 +55,12 @@ def overall(dims: Dimensions, findings: list[Finding]) -> tuple[int, list[str]]:
     return score, vetoes
 
 
-def finalise(*, target: Target, indicators: list[NormIndicator], findings: list[Finding],
-             precedents: list[Precedent], critique: CritiqueResult, meta: ReviewMeta) -> Review:
-    dims = cap_dimensions(critique.dimensions, findings)
-    score, _ = overall(dims, findings)
+def finalise(inp: CritiqueInput, critique: CritiqueResult, meta: ReviewMeta) -> Review:
+    dims = cap_dimensions(critique.dimensions, inp.findings)
+    score, vetoes = overall(dims, inp.findings)
+    target = inp.target
     return Review(
         target_id=target.id, project_name=target.project_name or "（未填写项目名称）", score=score,
-        grade=grade_for(score), dimensions=dims, findings=findings, suggestions=critique.suggestions,
-        precedents=precedents, indicators=indicators, backend=critique.backend, model=critique.model,
-        fallback_reason=critique.fallback_reason, meta=meta, target=target)
+        grade=grade_for(score), dimensions=dims, findings=inp.findings, suggestions=critique.suggestions,
+        precedents=inp.evidence.precedents, indicators=inp.indicators, backend=critique.backend, model=critique.model,
+        fallback_reason=critique.fallback_reason, vetoes=vetoes, meta=meta, target=target)

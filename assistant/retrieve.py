@@ -17,18 +17,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from assistant import index_build
-from assistant.critique.base import RetrievalEvidence
 from assistant.errors import InputError
-from assistant.index_build import IndexData, main_quantity
-from assistant.models import NormIndicator, Precedent, Suggestion, Target
-from assistant.rules.base import LEVEL2_CN
+from assistant.index_build import IndexData
+from assistant.labels import LEVEL1_CN, LEVEL2_CN
+from assistant.models import Facts, NormIndicator, Precedent, RetrievalEvidence, Suggestion, Target
+from assistant.quantities import main_quantity
 from assistant.textproc import content_tokens, tokens
 
-__all__ = ["PrecedentIndex", "main_quantity", "project_text"]
+__all__ = ["PrecedentIndex", "project_text"]
 
 _WANTED = (("output", "quantity"), ("output", "quality"), ("output", "timeliness"), ("cost", None),
            ("benefit", None), ("satisfaction", None))
-_L1_CN = {"output": "产出指标", "cost": "成本指标", "benefit": "效益指标", "satisfaction": "满意度指标"}
 
 
 def project_text(t: Target) -> str:
@@ -168,10 +167,10 @@ class PrecedentIndex:
                 for pi in prec.indicators:
                     if pi.level1 == l1 and (l2 is None or pi.level2 == l2) and pi.value and taken < per_category:
                         out.append(Suggestion(
-                            action="add", level1=_L1_CN[l1], level2=LEVEL2_CN.get(pi.level2, ""), name=pi.name,
+                            action="add", level1=LEVEL1_CN[l1], level2=LEVEL2_CN.get(pi.level2, ""), name=pi.name,
                             value=pi.value, source="precedent", precedent_id=prec.id,
                             precedent_project=prec.project_name,
-                            reason=f"草稿缺少{LEVEL2_CN.get(l2, _L1_CN[l1]) if l2 else _L1_CN[l1]}；相似的已批复项目"
+                            reason=f"草稿缺少{LEVEL2_CN.get(l2, LEVEL1_CN[l1]) if l2 else LEVEL1_CN[l1]}；相似的已批复项目"
                                    f"「{prec.project_name}」设置了此指标"))
                         taken += 1
                 if taken >= per_category:
@@ -204,7 +203,7 @@ class PrecedentIndex:
             fits.append(0.0 if foreign else 1.0 - len(loose) / (len(specific) + 1))
         return fits
 
-    def goal_fit(self, target: Target, *, exclude_ids: Iterable[str] = ()) -> float | None:
+    def goal_fit(self, target: Target) -> float | None:
         """Grounding of the annual goal in the project name and indicators (0–1); None without a goal."""
         goal = content_tokens(target.annual_goal)
         if not goal:
@@ -234,9 +233,12 @@ class PrecedentIndex:
         return round(max(0.0, sim - base), 4), self.data.ids[row], name
 
     def unit_cost_ratio(self, target: Target, indicators: list[NormIndicator], *,
-                        exclude_ids: Iterable[str] = ()) -> float | None:
+                        exclude_ids: Iterable[str] = (), facts: Facts | None = None) -> float | None:
         """log10 of the draft's implied unit cost over the median of approved projects with the same unit."""
-        q = main_quantity(indicators)
+        if facts is None:
+            q = main_quantity(indicators)
+        else:
+            q = indicators[facts.main_quantity] if facts.main_quantity is not None else None
         if q is None or not target.amount_total_wan or not q.value.number:
             return None
         peers = self.data.unit_costs.get(q.value.unit)
@@ -256,12 +258,13 @@ class PrecedentIndex:
         return math.log10((target.amount_total_wan / q.value.number) / _median_sorted(peers))
 
     def evidence(self, target: Target, indicators: list[NormIndicator], *, k: int = 5,
-                 exclude_ids: Iterable[str] = ()) -> RetrievalEvidence:
+                 exclude_ids: Iterable[str] = (), facts: Facts | None = None) -> RetrievalEvidence:
         excluded = list(exclude_ids)
         precs = self.precedents(target, k=k, exclude_ids=excluded)
         donor, donor_id, donor_project = self.indicator_donor(target, indicators, exclude_ids=excluded)
         return RetrievalEvidence(
-            donor_overlap=donor, donor_id=donor_id, donor_project=donor_project, precedents=precs, hints=self.hints(indicators, precs),
+            retrieved=True, donor_overlap=donor, donor_id=donor_id, donor_project=donor_project, precedents=precs,
+            hints=self.hints(indicators, precs),
             indicator_fit=self.indicator_fit(target, indicators, exclude_ids=excluded),
-            goal_fit=self.goal_fit(target, exclude_ids=excluded),
-            unit_cost_ratio=self.unit_cost_ratio(target, indicators, exclude_ids=excluded))
+            goal_fit=self.goal_fit(target),
+            unit_cost_ratio=self.unit_cost_ratio(target, indicators, exclude_ids=excluded, facts=facts))

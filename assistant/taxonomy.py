@@ -8,15 +8,10 @@ from __future__ import annotations
 import re
 
 from assistant.models import Level1, Level2, NormIndicator, ParsedValue, Target
+from assistant.quantities import COUNT_UNITS, VAGUE_COUNT_UNITS
 from assistant.values import is_currency_unit, is_rate_unit, normalise_text, parse_value
 
-__all__ = ["classify", "clean_label", "infer_from_name", "normalise", "split_name_value", "COUNT_UNITS"]
-
-COUNT_UNITS: tuple[str, ...] = (
-    "人", "人次", "户", "个", "家", "所", "项", "件", "份", "册", "场", "期", "次", "台", "套", "辆", "座",
-    "公里", "千米", "km", "米", "m", "M", "平方米", "万平方米", "亩", "万亩", "公顷", "吨", "立方米", "课时",
-    "学时", "床", "株", "棵", "条", "组", "村", "批", "只", "头", "处", "间", "所", "栋", "万人", "名", "篇",
-)
+__all__ = ["classify", "clean_label", "infer_from_name", "normalise", "split_name_value"]
 
 _L2_FOR_L1: dict[str, Level1] = {
     "quantity": "output", "quality": "output", "timeliness": "output",
@@ -129,7 +124,7 @@ def _is_count(pv: ParsedValue | None) -> bool:
     if pv is None or pv.kind != "quantitative":
         return False
     head = re.split(r"[/·.]", pv.unit, maxsplit=1)[0]
-    return bool(head) and (head in COUNT_UNITS or head.endswith(("人", "个", "次", "米", "亩")))
+    return bool(head) and (head in COUNT_UNITS or head in VAGUE_COUNT_UNITS or head.endswith(("人", "个", "次", "米", "亩")))
 
 
 def infer_from_name(name: str, value: ParsedValue | None = None,

@@ -12,13 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.critique.base import CritiqueInput  # noqa: E402
-from assistant.pipeline import build_deps, review  # noqa: E402
+from assistant.pipeline import build_deps, prepare, review  # noqa: E402
 from assistant.prompts import PromptSet  # noqa: E402
 from assistant.records import read_targets  # noqa: E402
-from assistant.rules.engine import run_rules  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
-from assistant.taxonomy import normalise  # noqa: E402
 from tests.fake_openai import FakeOpenAI, valid  # noqa: E402
 
 
@@ -33,9 +30,7 @@ def main() -> None:
     prompts = PromptSet()
     sizes = []
     for t in read_targets(Path("corpus/approved_targets.jsonl")):
-        inds = normalise(t)
-        ev = deps.index.evidence(t, inds, exclude_ids=[t.id])
-        inp = CritiqueInput(target=t, indicators=inds, findings=run_rules(t, inds, deps.profile, ev), evidence=ev)
+        inp = prepare(t, deps, exclude_ids=[t.id or ""])
         msgs = prompts.review_messages(inp)
         sizes.append(sum(est(m["content"]) for m in msgs))
     print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={__import__('os').cpu_count()}")

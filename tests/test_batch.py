@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from assistant.batch import RESULTS, export_results, iter_results, run_batch
 from assistant.batch_cli import batch_command
-from assistant.critique.base import CritiqueInput
+from assistant.models import CritiqueInput
 from assistant.critique.offline import OfflineCritic
 from assistant.models import CritiqueResult
 from assistant.pipeline import Deps, build_deps

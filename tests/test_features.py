@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.critique.base import CritiqueInput, RetrievalEvidence
 from assistant.critique.features import SCORER_FEATURES, extract, scored_rules, suitability_rows, ungrounded
 from assistant.critique.offline import OfflineCritic, load_calibration, rationale
 from assistant.evaluate.defects import DefectContext, foreign_indicators
-from assistant.models import Finding, Indicator, Target
+from assistant.facts import derive_facts
+from assistant.models import CritiqueInput, Finding, Indicator, RetrievalEvidence, Target
+from assistant.pipeline import Deps, prepare
+from assistant.quantities import implied_totals
 from assistant.records import read_targets
 from assistant.retrieve import PrecedentIndex
-from assistant.rules.engine import run_rules
 from assistant.rules.profiles import load_profile
 from assistant.taxonomy import normalise
 
@@ -34,10 +35,8 @@ def index() -> PrecedentIndex:
 
 
 def _features(t: Target, *, exclude: list[str] | None = None) -> tuple[dict[str, dict[str, float]], CritiqueInput]:
-    inds = normalise(t)
-    ev = index().evidence(t, inds, exclude_ids=exclude or [])
-    profile = load_profile("default")
-    inp = CritiqueInput(target=t, indicators=inds, findings=run_rules(t, inds, profile, ev), evidence=ev)
+    deps = Deps(critic=OfflineCritic(), profile=load_profile("default"), index=index())
+    inp = prepare(t, deps, exclude_ids=exclude or [])
     return extract(inp), inp
 
 
@@ -113,7 +112,8 @@ def test_similarity_to_row_matches_the_full_product() -> None:
 def test_without_retrieval_the_relevance_features_still_work() -> None:
     t = _road()
     inds = normalise(t)
-    feats = extract(CritiqueInput(target=t, indicators=inds, findings=[], evidence=RetrievalEvidence()))
+    feats = extract(CritiqueInput(target=t, indicators=inds, findings=[], evidence=RetrievalEvidence(),
+                                  facts=derive_facts(t, inds)))
     assert feats["relevance"]["ungrounded_share"] == 0.0 and feats["relevance"]["donor_overlap"] == 0.0
     assert set(SCORER_FEATURES["relevance"]) <= set(feats["relevance"])
 
@@ -254,10 +254,10 @@ def test_a_budget_made_of_several_cost_components_reconciles() -> None:
     from assistant.critique.features import reconciles
 
     t = _tourism(10.0)
-    assert reconciles(10.0, normalise(t))
-    assert not reconciles(100.0, normalise(t)) and not reconciles(0.5, normalise(t))  # ×10, ÷20 (÷10 = 1 万元 matches
+    assert reconciles(10.0, implied_totals(normalise(t)))
+    assert not reconciles(100.0, implied_totals(normalise(t))) and not reconciles(0.5, implied_totals(normalise(t)))  # ×10, ÷20 (÷10 = 1 万元 matches
     # the single 景观 product, 1.15 万元)
-    assert not reconciles(None, normalise(t)) and not reconciles(0.0, normalise(t))
+    assert not reconciles(None, implied_totals(normalise(t))) and not reconciles(0.0, implied_totals(normalise(t)))
     f0, _ = _features(t)
     f1, _ = _features(t.model_copy(update={"amount_total_wan": 100.0}))
     assert f0["fund_fit"]["fund_unverified"] == 0.0 < f1["fund_fit"]["fund_unverified"]

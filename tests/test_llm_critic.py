@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 
 from assistant.cache import LLMCache
-from assistant.critique.base import CritiqueInput, RetrievalEvidence
 from assistant.critique.llm import OpenAICritic, critique_many, extract_json, parse_answer, strip_think, sum_usage
 from assistant.dimensions import DIMENSION_KEYS
 from assistant.embeddings import EmbeddingClient, rrf
 from assistant.errors import ConfigError
+from assistant.facts import derive_facts
+from assistant.injection import find_injection
 from assistant.models import (
+    CritiqueInput,
     CritiqueResult,
     Dimensions,
     DimensionScore,
@@ -27,10 +29,11 @@ from assistant.models import (
     ParsedValue,
     Precedent,
     PrecedentIndicator,
+    RetrievalEvidence,
     Suggestion,
     Target,
 )
-from assistant.prompts import PromptSet, find_injection, prompt_hash
+from assistant.prompts import PromptSet, prompt_hash
 from assistant.settings import REPO_DIR, load_settings
 
 try:
@@ -95,7 +98,8 @@ def make_input(target: Target | None = None, findings: list[Finding] | None = No
         target=t,
         indicators=inds,
         findings=findings or [],
-        evidence=RetrievalEvidence(precedents=[prec], goal_fit=0.3, unit_cost_ratio=0.2),
+        evidence=RetrievalEvidence(retrieved=True, precedents=[prec], goal_fit=0.3, unit_cost_ratio=0.2),
+        facts=derive_facts(t, inds),
     )
 
 
@@ -114,12 +118,10 @@ def make_settings(server: FakeOpenAI | None, tmp_path: Path, **kw: Any) -> Any:
 
 
 def make_critic(
-    server: FakeOpenAI | None, tmp_path: Path, *, fallback: FakeFallback | None = None, recheck: Any = None, **kw: Any
+    server: FakeOpenAI | None, tmp_path: Path, *, fallback: FakeFallback | None = None, **kw: Any
 ) -> OpenAICritic:
     settings = make_settings(server, tmp_path, **kw)
-    return OpenAICritic(
-        settings, fallback=fallback or FakeFallback(), recheck=recheck, cache=LLMCache.from_settings(settings)
-    )
+    return OpenAICritic(settings, fallback=fallback or FakeFallback(), cache=LLMCache.from_settings(settings))
 
 
 def levels(res: CritiqueResult) -> list[float]:
@@ -337,15 +339,22 @@ def test_no_false_injection_alarms_on_real_corpus() -> None:
         assert find_injection(Target(**rec)) == [], rec["id"]
 
 
-def test_suggestions_rechecked_by_rules(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
-    def recheck(s: Suggestion, target: Target) -> list[Finding]:
+def test_suggestions_rechecked_by_rules(fake_openai: FakeOpenAI, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline re-checks every backend's suggestions (`suggestions.recheck_suggestions`)."""
+    from assistant import suggestions
+    from assistant.rules.profiles import load_profile
+
+    def recheck(target: Target, s: Suggestion, profile: Any) -> list[Finding]:
         if "万元/公里" in s.value:
             return [Finding(rule_id="FF-07", dimension="fund_fit", severity="error", message="单位不符", suggestion="")]
         return [
             Finding(rule_id="C-15", dimension="completeness", severity="warning", message="单位不规范", suggestion="")
         ]
 
-    res = make_critic(fake_openai, tmp_path, recheck=recheck).critique(make_input())
+    monkeypatch.setattr(suggestions, "findings_after", recheck)
+    inp = make_input()
+    res = suggestions.recheck_suggestions(inp, make_critic(fake_openai, tmp_path).critique(inp), load_profile())
     assert len(res.suggestions) == 1 and res.suggestions[0].action == "revise"
     assert "C-15" in res.suggestions[0].reason
 

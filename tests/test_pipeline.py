@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.critique.base import CritiqueInput
+from assistant.models import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS, grade_for
 from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Indicator, Review, Target
 from assistant.pipeline import Deps, build_deps, review

@@ -29,11 +29,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from assistant.critique.base import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS
-from assistant.index_build import main_quantity
-from assistant.models import NormIndicator, Target
-from assistant.rules.checks_fund import implied_totals
+from assistant.models import CritiqueInput, ImpliedTotal, NormIndicator, Target
 from assistant.textproc import content_tokens
 
 FEATURE_VERSION = "f10"
@@ -178,7 +175,7 @@ def scored_rules(feats: dict[str, float], coef: dict[str, float]) -> tuple[set[s
 RECONCILE_BAND = (0.75, 1.35)  # implied total ÷ budget counted as reconciling (fund_unverified)
 
 
-def reconciles(budget: float | None, indicators: list[NormIndicator]) -> bool:
+def reconciles(budget: float | None, totals: list[ImpliedTotal]) -> bool:
     """Whether unit cost × quantity accounts for the budget: one product, or the sum over the cost rows that each
     have a quantity (a budget made of several components: 流转土地 475元/亩 × 60亩 + 景观 2875元/个 × 4个 + …),
     within `RECONCILE_BAND` of the budget."""
@@ -186,12 +183,12 @@ def reconciles(budget: float | None, indicators: list[NormIndicator]) -> bool:
         return False
     lo, hi = RECONCILE_BAND
     per_row: dict[int, float] = {}
-    for cost, qty, total in implied_totals(indicators):
-        if qty is None:
+    for t in totals:
+        if t.quantity_index is None:
             continue
-        if lo <= total / budget <= hi:
+        if lo <= t.total_wan / budget <= hi:
             return True
-        per_row.setdefault(cost.index, total)
+        per_row.setdefault(t.cost_index, t.total_wan)
     return len(per_row) > 1 and lo <= sum(per_row.values()) / budget <= hi
 
 
@@ -235,8 +232,8 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
     out["fund_fit"].update(
         no_cost=float(not cost),
         no_budget=float(inp.target.amount_total_wan is None),
-        fund_unverified=float(not reconciles(budget, inp.indicators)),
-        no_quantity=float(main_quantity(inp.indicators) is None),
+        fund_unverified=float(not reconciles(budget, inp.facts.implied_totals)),
+        no_quantity=float(inp.facts.main_quantity is None),
         fund_conflict=_cap(sum(by_dim["fund_fit"][r] for r in ("FF-01", "FF-02", "FF-10", "FF-05"))),
     )
     return out

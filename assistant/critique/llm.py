@@ -5,7 +5,7 @@ Flow: render prompts → cache lookup → chat.completions.create (json_object; 
 endpoint rejects it) → strip <think> → extract the first JSON object → pydantic validation →
 at most two re-asks carrying only the last output and the errors → post-checks (error-level
 findings cap a dimension at 3; suspected prompt injection caps every dimension at the offline
-level; suggestions re-checked by the rule engine). Any failure returns the offline review with
+level). The pipeline then re-checks every suggestion with the rule engine, as for every backend. Any failure returns the offline review with
 `fallback_reason` set: a failure never reads as a pass. The API key is never logged or stored.
 """
 
@@ -25,18 +25,18 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.cache import LLMCache, make_key
-from assistant.critique.base import Critic, CritiqueInput
+from assistant.critique.base import Critic
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
-from assistant.models import CritiqueResult, Dimensions, DimensionScore, Finding, Suggestion, Target, Usage
-from assistant.prompts import PromptSet, find_injection
+from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Suggestion, Usage
+from assistant.prompts import PromptSet
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_REASKS = 2
+SCORER_VERSION = "llm-1"  # how a model's answer becomes dimension scores (parse, caps, injection guard)
 ERROR_CAP_LEVEL = 3  # a dimension with an error-level finding cannot score above 3 (需要修改)
-Recheck = Callable[[Suggestion, Target], list[Finding]]
 EmbedFn = Callable[[list[str]], list[list[float]]]
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "parse_answer",
     "extract_json",
     "strip_think",
-    "find_injection",
     "make_client",
     "make_embedder",
     "LLMFailure",
@@ -226,7 +225,6 @@ class OpenAICritic:
         settings: Settings,
         *,
         fallback: Critic,
-        recheck: Recheck | None = None,
         cache: LLMCache | None = None,
         client: openai.OpenAI | None = None,
         prompts: PromptSet | None = None,
@@ -236,7 +234,6 @@ class OpenAICritic:
         self.settings = settings
         self.model: str = settings.model
         self.fallback = fallback
-        self.recheck = recheck
         self.cache = cache
         self.client = client or make_client(settings)
         self.prompts = prompts or PromptSet()
@@ -361,7 +358,7 @@ class OpenAICritic:
         return text.replace(self._secret, "***") if self._secret else text
 
     def _build(self, inp: CritiqueInput, answer: ModelAnswer, usage: Usage) -> CritiqueResult:
-        injection = find_injection(inp.target)
+        injection = [h.label() for h in inp.facts.instruction_hits]
         offline = self.fallback.critique(inp) if injection else None
         dims: dict[str, DimensionScore] = {}
         for key in DIMENSION_KEYS:
@@ -397,6 +394,7 @@ class OpenAICritic:
             prompt_hash=self.prompts.hash,
             params=params,
             usage=usage,
+            scorer_version=SCORER_VERSION,
         )
 
     def _suggestions(self, inp: CritiqueInput, answer: ModelAnswer) -> list[Suggestion]:
@@ -420,15 +418,6 @@ class OpenAICritic:
                 precedent_id=pid,
                 precedent_project=precedents.get(pid) if pid else None,
             )
-            if self.recheck is not None:
-                found = self.recheck(sug, inp.target)
-                if any(f.severity == "error" for f in found):
-                    log.info("dropped an LLM suggestion that breaks a rule")
-                    continue
-                warnings = [f for f in found if f.severity == "warning"]
-                if warnings:
-                    notes = "；".join(f"{f.rule_id} {f.message}" for f in warnings)
-                    sug = sug.model_copy(update={"reason": f"{sug.reason}（规则提示：{notes}）"})
             out.append(sug)
         return out
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from assistant.critique.base import CritiqueInput
 from assistant.critique.features import (
     DONOR_NOTE,
     FEATURE_VERSION,
@@ -32,7 +31,8 @@ from assistant.critique.features import (
 )
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
-from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Strict, Suggestion
+from assistant.models import (CritiqueInput, CritiqueResult, DimensionScore, Dimensions, Finding, NormIndicator, Strict,
+                              Suggestion)
 from assistant.rules.catalogue import RULES
 
 CALIBRATION_PATH = Path(__file__).resolve().parent.parent / "data" / "calibration.json"
@@ -159,6 +159,22 @@ def fund_notes(feats: dict[str, float], coef: dict[str, float]) -> tuple[list[st
     return notes, []
 
 
+# Indicator names that say their own unit: 配备车辆数 → 辆, 服务周期 (a time indicator) → 天.
+_NAME_UNITS: tuple[tuple[str, str], ...] = (("车辆数", "辆"), ("人次", "人次"), ("人数", "人"), ("户数", "户"),
+                                             ("场次", "场"), ("次数", "次"), ("个数", "个"), ("天数", "天"))
+_DAY_NAMES = ("周期", "工期", "时限", "天数")
+
+
+def implied_unit(ind: NormIndicator) -> str:
+    """The unit an indicator's name implies, or "" when the name does not say."""
+    for word, unit in _NAME_UNITS:
+        if ind.name.endswith(word):
+            return unit
+    if ind.level2 == "timeliness" and any(ind.name.endswith(w) for w in _DAY_NAMES):
+        return "天"
+    return ""
+
+
 def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
     """Concrete revisions the rules can derive by themselves (value fixes)."""
     out: list[Suggestion] = []
@@ -179,7 +195,8 @@ def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
         elif f.rule_id == "S-13":
             new = "≥95%"
         elif f.rule_id == "S-18" and v.number is not None:
-            new = f"≥{v.number:g}{v.unit}" if not ("成本" in ind.name) else f"≤{v.number:g}{v.unit}"
+            unit = v.unit or implied_unit(ind)
+            new = (f"≥{v.number:g}{unit}" if not ("成本" in ind.name) else f"≤{v.number:g}{unit}") if unit else None
         if new:
             out.append(Suggestion(action="revise", indicator_index=ind.index, level1=ind.level1_label,
                                   level2=ind.level2_label, name=ind.name, value=new, original=v.raw,
@@ -227,5 +244,6 @@ class OfflineCritic:
                                      evidence=evidence)
         suggestions = rule_suggestions(inp) + list(inp.evidence.hints)
         return CritiqueResult(dimensions=Dimensions(**dims), suggestions=suggestions, backend=self.name,
+                              scorer_version=SCORER_VERSION,
                               params={"scorer": SCORER_VERSION, "calibration": self.calibration.method or "fitted",
                                       "feature_version": self.calibration.feature_version})

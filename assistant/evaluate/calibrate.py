@@ -15,15 +15,12 @@ from pydantic import Field
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
-from assistant.critique.base import CritiqueInput, RetrievalEvidence
 from assistant.critique.features import FEATURE_VERSION, extract, feature_names, unusable, vector
 from assistant.critique.offline import Calibration, DimensionModel
 from assistant.dimensions import DIMENSION_KEYS
 from assistant.evaluate.metrics import qwk_1to5, spearman
 from assistant.models import Strict, Target
-from assistant.pipeline import Deps
-from assistant.rules.engine import run_rules
-from assistant.taxonomy import normalise
+from assistant.pipeline import Deps, prepare
 
 ALPHA = 0.1
 
@@ -42,13 +39,8 @@ class CVResult(Strict):
 
 
 def item_features(target: Target, deps: Deps, *, exclude_ids: Sequence[str] = ()) -> dict[str, dict[str, float]]:
-    inds = normalise(target)
-    excluded = [*exclude_ids, *([target.id] if target.id else [])]
-    evidence = deps.index.evidence(target, inds, k=deps.top_k, exclude_ids=excluded) if deps.index else None
-    findings = run_rules(target, inds, deps.profile, evidence)
-    return extract(CritiqueInput(target=target, indicators=inds, findings=findings,
-                                 evidence=evidence or RetrievalEvidence(),
-                                 profile=deps.profile.name))
+    """The scorer's features of one item, from the same `prepare` step a review runs."""
+    return extract(prepare(target, deps, exclude_ids=exclude_ids))
 
 
 def collect(items: list[Target], sources: dict[str, str], deps: Deps) -> list[ItemFeatures]:

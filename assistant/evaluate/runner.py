@@ -133,11 +133,9 @@ def make_critic(backend: str, calibration: Calibration, settings: Settings, deps
     offline = OfflineCritic(calibration=calibration)
     if backend == "offline":
         return offline
-    try:
-        from assistant.critique.llm_factory import make_openai_critic
-    except ImportError:  # pragma: no cover - depends on the LLM module being present
-        raise ConfigError("openai 后端的评估需要 assistant.critique.llm_factory（尚未提供）") from None
-    return make_openai_critic(settings, fallback=offline, profile=deps.profile)
+    from assistant.critique.llm_factory import make_openai_critic
+
+    return make_openai_critic(settings, fallback=offline)
 
 
 def _split(targets: Sequence[Target], groups: Sequence[str], folds: int, shuffle_seed: int | None = None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from assistant.rules.base import FIELD_CN, LEVEL2_CN, Ctx, raw_value, row
-from assistant.rules.lexicon import BAD_COUNT_UNITS, INJECTION_PATTERNS
+from assistant.labels import FIELD_CN, INPUT_FIELD_CN, LEVEL2_CN
+from assistant.quantities import VAGUE_COUNT_UNITS
+from assistant.rules.base import Ctx, raw_value, row
 from assistant.values import find_vague_terms
 
 _PLACEHOLDER_GOAL = re.compile(r"^(见附件|详见|同上|无|略|/|-|—|…)+")
@@ -48,18 +49,29 @@ def annual_goal(ctx: Ctx) -> None:
         ctx.emit("C-14", f"年度目标使用模糊措辞（{'、'.join(vague[:4])}），且没有任何量化目标", field="annual_goal")
 
 
+def _field_label(field: str) -> str:
+    """「年度目标」, 「预算明细第1行 unit_price（单价）」 for a field path of `injection.target_texts`."""
+    if field in FIELD_CN:
+        return FIELD_CN[field]
+    group, _, rest = field.partition("[")
+    n, _, attr = rest.partition("].")
+    return f"{INPUT_FIELD_CN.get(group, group)}第{int(n) + 1}行{INPUT_FIELD_CN.get(attr, attr)}"
+
+
 def injection_text(ctx: Ctx) -> None:
-    t = ctx.target
-    fields = {"project_name": t.project_name, "annual_goal": t.annual_goal, "long_term_goal": t.long_term_goal}
-    for key, text in fields.items():
-        m = INJECTION_PATTERNS.search(text or "")
-        if m:
-            ctx.emit("X-01", f"「{FIELD_CN[key]}」中含有疑似指令性文字「{m.group(0)}」，已按普通数据处理", field=key)
-    for ind in ctx.indicators:
-        src = ctx.target.indicators[ind.index]
-        m = INJECTION_PATTERNS.search(" ".join([src.name, src.value, src.basis, src.explanation]))
-        if m:
-            ctx.emit("X-01", f"{row(ind)}含有疑似指令性文字「{m.group(0)}」，已按普通数据处理", index=ind.index)
+    """X-01 for every field where the detector found instruction-like text (one finding per indicator row)."""
+    rows_done: set[int] = set()
+    for hit in ctx.facts.instruction_hits:
+        if hit.index is not None:
+            if hit.index in rows_done:
+                continue
+            rows_done.add(hit.index)
+            ctx.emit("X-01", f"{row(ctx.indicator(hit.index))}含有疑似指令性文字「{hit.match}」，已按普通数据处理",
+                     index=hit.index)
+        else:
+            field = hit.field if hit.field in FIELD_CN else None
+            ctx.emit("X-01", f"「{_field_label(hit.field)}」中含有疑似指令性文字「{hit.match}」，已按普通数据处理",
+                     field=field)
 
 
 def category_coverage(ctx: Ctx) -> None:
@@ -110,7 +122,7 @@ def quantitative_form(ctx: Ctx) -> None:
             continue
         if not v.unit and "possible_excel_date" not in v.flags:
             ctx.emit("C-08", f"{row(ind)}的指标值「{raw_value(ind)}」没有计量单位", index=ind.index)
-        if ind.level2 == "quantity" and (v.unit in BAD_COUNT_UNITS):
+        if ind.level2 == "quantity" and (v.unit in VAGUE_COUNT_UNITS):
             ctx.emit("C-15", f"{row(ind)}的计量单位「{v.unit}」不规范", index=ind.index,
                      suggestion=f"将单位改为具体的计量单位，如“{'人' if '人' in v.unit else '个'}”")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from assistant.critique.base import RetrievalEvidence
 from assistant.rules.base import Ctx, row
 
 ORPHAN_FIT = 0.0  # an indicator none of whose specific words appear in the project's header or goals
@@ -10,7 +9,10 @@ GOAL_FIT = 0.2
 UNIT_COST_LOG10 = 0.9  # ≈ 8× above or below the median of approved projects with the same unit
 
 
-def run(ctx: Ctx, evidence: RetrievalEvidence) -> None:
+def retrieved_evidence(ctx: Ctx) -> None:
+    evidence = ctx.evidence
+    if not evidence.retrieved:
+        return
     fits = evidence.indicator_fit
     named = [i for i in ctx.indicators if i.name.strip()]
     orphans = [i for i in named if i.index < len(fits) and fits[i.index] <= ORPHAN_FIT]
@@ -23,3 +25,6 @@ def run(ctx: Ctx, evidence: RetrievalEvidence) -> None:
         word = "高" if r > 0 else "低"
         ctx.emit("FF-05", f"按主要数量指标折算的单位成本比同类已批复项目的中位数{word}约{10 ** abs(r):.0f}倍",
                  field="amount_total_wan")
+
+
+CHECKS = [retrieved_evidence]

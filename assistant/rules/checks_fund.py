@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from assistant.models import NormIndicator
+from assistant.quantities import is_cost, money_wan, split_unit
 from assistant.rules.base import Ctx, raw_value, row
-from assistant.rules.lexicon import BUDGET_RESTATE, COUNT_UNITS, TOTAL_COST_NAME, UNIT_COST_HINT, has_any
+from assistant.rules.lexicon import BUDGET_RESTATE, TOTAL_COST_NAME, UNIT_COST_HINT, has_any
 from assistant.values import is_currency_unit, is_rate_unit
-
-_TO_WAN = {"元": 1e-4, "千元": 1e-1, "万元": 1.0, "万": 1.0, "百万元": 100.0, "亿元": 1e4, "亿": 1e4}
-_TIME_MULT = {"月": 12.0, "个月": 12.0, "年": 1.0, "季": 4.0, "季度": 4.0}
-
-
-def money_wan(number: float, unit: str) -> float | None:
-    """Amount in 万元 for a plain currency unit (no '/'), else None."""
-    factor = _TO_WAN.get(unit.strip())
-    return None if factor is None else number * factor
-
-
-def split_unit(unit: str) -> tuple[str, list[str]]:
-    """'元/人·月' → ('元', ['人', '月']); '万元/公里' → ('万元', ['公里'])."""
-    parts = re.split(r"[/·.]", unit)
-    return parts[0], [p for p in parts[1:] if p]
-
-
-def is_cost(ind: NormIndicator) -> bool:
-    return ind.level1 == "cost" or ("成本" in ind.name and ind.level1 != "benefit")
 
 
 def _total_cost_like(ind: NormIndicator) -> bool:
@@ -70,60 +50,19 @@ def cost_indicators(ctx: Ctx) -> None:
                      index=ind.index)
 
 
-_DENOM_SYNONYMS = {"生": "人", "名": "人", "人次": "人", "平米": "平方米", "㎡": "平方米"}
-
-
-def _quantity_for(indicators: list[NormIndicator], denominators: list[str]) -> NormIndicator | None:
-    denominators = [_DENOM_SYNONYMS.get(d, d) for d in denominators]
-    for ind in indicators:
-        v = ind.value
-        if ind.level1 != "output" or v.kind != "quantitative" or v.number is None or not v.unit:
-            continue
-        unit = _DENOM_SYNONYMS.get(v.unit, v.unit)
-        if unit in denominators or (unit.rstrip("次") in denominators and unit.rstrip("次")):
-            return ind
-    return None
-
-
-def implied_totals(indicators: list[NormIndicator]) -> list[tuple[NormIndicator, NormIndicator | None, float]]:
-    """(cost indicator, quantity indicator or None, implied total in 万元) for per-unit / per-period costs.
-
-    元/人 × 人数; 元/人·月 × 人数 × 12; 万元/月 × 12 (no quantity)."""
-    out = []
-    for ind in indicators:
-        v = ind.value
-        if not is_cost(ind) or v.kind != "quantitative" or v.number is None or "/" not in v.unit:
-            continue
-        head, denoms = split_unit(v.unit)
-        per_unit = money_wan(v.number, head)
-        if per_unit is None:
-            continue
-        mult = 1.0
-        counted = [d for d in denoms if d not in _TIME_MULT]
-        for d in denoms:
-            mult *= _TIME_MULT.get(d, 1.0)
-        if not counted:
-            out.append((ind, None, per_unit * mult))
-            continue
-        if not all(d in COUNT_UNITS or len(d) <= 2 for d in counted):
-            continue
-        qty = _quantity_for(indicators, counted)
-        if qty is not None and qty.value.number is not None:
-            out.append((ind, qty, per_unit * qty.value.number * mult))
-    return out
-
-
 def unit_cost_times_quantity(ctx: Ctx) -> None:
     budget = ctx.target.amount_total_wan
     if not budget or budget <= 0:
         return
-    for ind, qty, implied in implied_totals(ctx.indicators):
+    for total in ctx.facts.implied_totals:
+        ind, implied = ctx.indicator(total.cost_index), total.total_wan
         ratio = implied / budget
-        if qty is None:
+        if total.quantity_index is None:
             if ratio > 1.05:
                 ctx.emit("FF-01", f"{row(ind)}「{raw_value(ind)}」按全年折算约{implied:.4g}万元，超过资金总额{budget:g}万元",
                          index=ind.index)
             continue
+        qty = ctx.indicator(total.quantity_index)
         tol = ctx.profile.fund_tolerance
         if ratio > 1 + tol or ratio < 1 / (1 + tol) / 2:
             ctx.emit("FF-02",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from assistant.rules.base import LEVEL1_CN, Ctx, raw_value, row
+from assistant.labels import LEVEL1_CN
+from assistant.rules.base import Ctx, raw_value, row
 from assistant.rules.lexicon import (
     CATEGORY_LABELS,
     GENERIC_SATISFACTION,

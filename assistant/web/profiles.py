@@ -3,13 +3,12 @@ uploads (validated with the same `Profile` model, stored in the web database), t
 profile (persisted in `app_settings`), and the review dependencies per profile.
 
 Deps per profile are derived from the server's base deps with `dataclasses.replace`: the same
-PrecedentIndex object and critic are shared (an LLM critic gets a copy whose rule re-check uses the
-profile), and they are cached until the base deps change (a corpus import swaps the index).
+PrecedentIndex object and critic are shared (the pipeline re-checks suggestions with the profile's rules),
+and they are cached until the base deps change (a corpus import swaps the index).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import re
@@ -138,13 +137,7 @@ def deps_for(app_state: Any, name: str | None) -> Any:
         hit = cache.get(key)
         if hit is not None and hit[0] is base:
             return hit[1]
-        critic = base.critic
-        if getattr(critic, "recheck", None) is not None:  # the LLM critic re-checks suggestions with the rules
-            from assistant.critique.llm_factory import make_recheck
-
-            critic = copy.copy(critic)
-            critic.recheck = make_recheck(prof)
-        deps = dataclasses.replace(base, profile=prof, critic=critic)
+        deps = dataclasses.replace(base, profile=prof)
         if len(cache) >= _MAX_CACHED or any(v[0] is not base for v in cache.values()):
             cache.clear()
         cache[key] = (base, deps)
