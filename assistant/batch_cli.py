@@ -13,10 +13,7 @@ from typing import Any
 
 import click
 
-from assistant.errors import AssistantError
-
-EXIT_INPUT = 2
-EXIT_PARTIAL = 3
+from assistant.cli_errors import EXIT_PARTIAL, handle_errors
 
 
 def make_deps(backend: str | None, *, profile: str | None = None, corpus: Path | None = None,
@@ -65,41 +62,38 @@ def render_text(report: Any) -> str:
               help="把本作业全部结果导出为 JSONL")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
 @click.option("--no-progress", is_flag=True, help="不显示进度条")
+@handle_errors
 def batch_command(file: Path, job: str | None, db: Path | None, backend: str | None, profile: str | None,
                   corpus: Path | None, concurrency: int | None, retry_fallbacks: bool,
                   pause_after_fallbacks: int | None, out: Path | None, fmt: str, no_progress: bool) -> None:
-    """批量审核 FILE（.jsonl/.json），每条结果立即入库；中断后重新运行会跳过已完成的目标。"""
+    """批量审核 FILE（.jsonl/.json/.xlsx），每条结果立即入库；中断后重新运行会跳过已完成的目标。"""
     from assistant.batch import export_results, run_batch
     from assistant.settings import load_settings
 
+    settings = load_settings(backend=backend)
+    db_path = db or settings.db_path
+    deps = make_deps(backend, profile=profile, corpus=corpus, concurrency=concurrency)
+    n = concurrency or (settings.max_concurrency if (backend or settings.backend) == "openai" else 1)
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if no_progress:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="批量审核", file=sys.stderr, show_pos=True,
+                                    show_eta=True, show_percent=True)
+            bar.__enter__()
+        bar.update(1)
+
     try:
-        settings = load_settings(backend=backend)
-        db_path = db or settings.db_path
-        deps = make_deps(backend, profile=profile, corpus=corpus, concurrency=concurrency)
-        n = concurrency or (settings.max_concurrency if (backend or settings.backend) == "openai" else 1)
-        bar: Any = None
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if no_progress:
-                return
-            if bar is None:
-                bar = click.progressbar(length=total, label="批量审核", file=sys.stderr, show_pos=True,
-                                        show_eta=True, show_percent=True)
-                bar.__enter__()
-            bar.update(1)
-
-        try:
-            report = run_batch(file, deps=deps, db_path=db_path, job_name=job, max_concurrency=n, progress=progress,
-                               retry_fallbacks=retry_fallbacks, pause_after_fallbacks=pause_after_fallbacks)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
-        if out is not None:
-            export_results(report.job_id, out, db_path=db_path)
-    except AssistantError as exc:
-        click.echo(f"错误：{exc}", err=True)
-        sys.exit(EXIT_INPUT)
+        report = run_batch(file, deps=deps, db_path=db_path, job_name=job, max_concurrency=n, progress=progress,
+                           retry_fallbacks=retry_fallbacks, pause_after_fallbacks=pause_after_fallbacks)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if out is not None:
+        export_results(report.job_id, out, db_path=db_path)
     if fmt == "json":
         click.echo(json.dumps(report.model_dump(mode="json"), ensure_ascii=False))
     else:

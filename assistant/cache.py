@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import struct
 import threading
 import time
@@ -22,6 +21,7 @@ import sqlite_utils
 from pydantic import BaseModel
 
 from assistant.settings import Settings
+from assistant.store import connect
 
 ANSWERS = "llm_cache"
 VECTORS = "embedding_cache"
@@ -54,35 +54,9 @@ class LLMCache:
 
     def __init__(self, db_path: Path | str, *, redact: Iterable[str] = ()) -> None:
         self.path = Path(db_path)
-        if str(db_path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(db_path), check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(conn)
+        self.db = sqlite_utils.Database(connect(db_path))
         self._lock = threading.Lock()
         self._redact = [s for s in redact if s]
-        with self._lock:
-            if str(db_path) != ":memory:":
-                self.db.enable_wal()
-            if ANSWERS not in self.db.table_names():
-                self.db.table(ANSWERS).create(
-                    {
-                        "key": str,
-                        "model": str,
-                        "prompt_hash": str,
-                        "params": str,
-                        "answer": str,
-                        "prompt_tokens": int,
-                        "completion_tokens": int,
-                        "calls": int,
-                        "latency_ms": float,
-                        "created_at": float,
-                    },
-                    pk="key",
-                )
-            if VECTORS not in self.db.table_names():
-                self.db.table(VECTORS).create(
-                    {"key": str, "model": str, "dim": int, "vector": bytes, "created_at": float}, pk="key"
-                )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LLMCache | None:

@@ -6,31 +6,15 @@ stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from assistant.cli_errors import EXIT_INPUT, EXIT_PARTIAL, handle_errors
 from assistant.errors import AssistantError, InputError
-
-EXIT_INPUT = 2
-EXIT_PARTIAL = 3
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except AssistantError as exc:
-            click.echo(f"错误：{exc}", err=True)
-            sys.exit(EXIT_INPUT)
-
-    return wrapper
 
 
 def _echo_json(obj: Any) -> None:
@@ -41,25 +25,6 @@ def _echo_json(obj: Any) -> None:
 @click.version_option(package_name="performance-target-assistant")
 def main() -> None:
     """绩效目标审核助手：规则预审 + 先例检索 + 评审（离线或大模型）。"""
-
-
-def _read_input(path: Path) -> list[Any]:
-    """Targets (or per-line errors for JSONL batches) from .json / .jsonl / .xlsx."""
-    suffix = path.suffix.lower()
-    if suffix in {".xlsx", ".xlsm", ".xls"}:
-        from assistant.importers.xlsx import read_targets as read_xlsx
-
-        targets = list(read_xlsx(path))
-        for t in targets:
-            if not t.indicators:
-                raise InputError("没有找到任何绩效指标（三级指标表为空）：请填写指标后再审核",
-                                 where=f"{path.name}「{t.project_name or '未命名项目'}」")
-        return targets
-    if suffix not in {".json", ".jsonl"}:
-        raise InputError("不支持的文件类型：请提供 .json、.jsonl 或 .xlsx 文件", where=str(path))
-    from assistant.records import iter_targets
-
-    return list(iter_targets(path, require=True))
 
 
 @main.command()
@@ -79,8 +44,16 @@ def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpu
     from assistant.render import to_markdown
     from assistant.settings import load_settings
 
+    from assistant.intake import read_source
+    from assistant.report_export import check_export_path
+
+    if export_path is not None:
+        check_export_path(export_path)
     settings = load_settings(use_cache=False if no_cache else None)
-    items = _read_input(file)
+    numbered = read_source(file)
+    if len(numbered) == 1 and isinstance(numbered[0].item, AssistantError):
+        raise numbered[0].item
+    items = [it.item for it in numbered]
     deps = build_deps(settings, profile=profile, backend=backend, corpus=corpus)
     reviews, failures = [], 0
     batch = len(items) > 1
@@ -101,7 +74,9 @@ def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpu
             else:
                 click.echo(to_markdown(r))
     if export_path is not None and reviews:
-        _export(reviews, export_path)
+        from assistant.report_export import write_export
+
+        write_export(reviews, export_path)
         click.echo(f"已导出：{export_path}", err=True)
     if batch:
         tokens = sum(r.meta.usage.prompt_tokens + r.meta.usage.completion_tokens for r in reviews)
@@ -123,22 +98,6 @@ def public_json(r: Any) -> dict[str, Any]:
     data = r.model_dump(mode="json", exclude={"target", "indicators"})
     data["dimensions"] = {k: v for k, v in data["dimensions"].items()}
     return data
-
-
-def _export(reviews: list[Any], path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix == ".docx":
-        from assistant.exporters.docx import export_review_docx
-
-        if len(reviews) > 1:
-            raise InputError("批量审核请导出为 .xlsx 汇总表", where=str(path))
-        export_review_docx(reviews[0], path)
-    elif suffix == ".xlsx":
-        from assistant.exporters.xlsx import export_batch_xlsx, export_review_xlsx
-
-        (export_review_xlsx(reviews[0], path) if len(reviews) == 1 else export_batch_xlsx(reviews, path))
-    else:
-        raise InputError("导出文件须为 .docx 或 .xlsx", where=str(path))
 
 
 @main.command()

@@ -23,7 +23,8 @@ from pathlib import Path
 from assistant import index_build
 from assistant.errors import InputError
 from assistant.models import Strict, Target
-from assistant.records import content_hash, read_targets
+from assistant.records import content_hash
+from assistant.intake import read_targets
 from assistant.retrieve import PrecedentIndex
 from assistant.settings import Settings
 
@@ -154,18 +155,17 @@ def open_index(settings: Settings, corpus: Path | None = None, *, persist: bool 
     return index
 
 
-def import_file(path: Path, settings: Settings, *, name: str | None = None) -> ImportResult:
-    suffix = path.suffix.lower()
-    if suffix == ".xlsx":
-        from assistant.importers.xlsx import read_targets as read_xlsx
-
-        incoming = read_xlsx(path)
-    elif suffix in {".json", ".jsonl"}:
-        incoming = read_targets(path)
-    else:
-        raise InputError("先例导入只支持 .jsonl、.json 或 .xlsx 文件", where=str(path))
+def import_file(source: Path | bytes, settings: Settings, *, name: str | None = None,
+                filename: str | None = None) -> ImportResult:
+    """Add the approved targets of a file (or an uploaded body named `filename`) to the imported corpus,
+    skipping tables already there. `name`: the imported file's stem (default: the source's)."""
+    shown = Path(filename or (source.name if isinstance(source, Path) else "upload")).name
+    if Path(shown).suffix.lower() not in {".jsonl", ".json", ".xlsx"}:
+        raise InputError("先例导入只支持 .jsonl、.json 或 .xlsx 文件", where=shown)
+    incoming = read_targets(source, name=shown)
     if not incoming:
-        raise InputError("文件中没有可导入的绩效目标", where=str(path))
+        raise InputError("文件中没有可导入的绩效目标", where=shown)
+    path = Path(shown)
     existing = _existing_hashes(settings)
     folder = imported_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,26 +1,20 @@
-"""Reading targets from JSON / JSONL (Excel lives in importers/xlsx.py).
+"""A decoded JSON object → a validated `Target`, with Chinese errors naming the field; the content hash.
 
-Bad input never crashes: it raises InputError in Chinese naming the file, line and field.
-Batch readers (`iter_targets`) yield per-line errors so one bad record doesn't stop the rest.
+Files and uploads are read by `assistant.intake.read_source`, which calls `parse_target` for every item.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from assistant.errors import InputError
+from assistant.labels import INPUT_FIELD_CN
 from assistant.models import Target
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
-_FIELD_CN = {"project_name": "项目名称", "indicators": "指标", "amount_total_wan": "资金总额", "year": "年度",
-             "annual_goal": "年度目标", "name": "指标名称", "value": "指标值", "level1": "一级指标",
-             "level2": "二级指标", "amount_fiscal_wan": "财政拨款"}
 _TYPE_CN = {"float_parsing": "应为数字", "int_parsing": "应为整数", "string_type": "应为文本", "list_type": "应为列表",
             "dict_type": "应为对象", "model_type": "应为对象", "extra_forbidden": "是未知字段（拼写错误？）",
             "missing": "缺失", "bool_type": "应为 true/false", "int_from_float": "应为整数"}
@@ -51,7 +45,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
         if isinstance(p, int):
             parts[-1] = f"{parts[-1]}[{p}]" if parts else f"[{p}]"
         else:
-            parts.append(f"{p}（{_FIELD_CN[p]}）" if p in _FIELD_CN else str(p))
+            parts.append(f"{p}（{INPUT_FIELD_CN[p]}）" if p in INPUT_FIELD_CN else str(p))
     return ".".join(parts)
 
 
@@ -75,7 +69,7 @@ def parse_target(data: Any, *, where: str, require: bool = True) -> Target:
         if missing:
             unknown = [k for k in data if k not in Target.model_fields]
             hint = f"；另有未知字段 {'、'.join(map(str, unknown[:5]))}（拼写错误？）" if unknown else ""
-            raise InputError("缺少字段 " + "、".join(f"{k}（{_FIELD_CN[k]}）" for k in missing) + hint, where=where)
+            raise InputError("缺少字段 " + "、".join(f"{k}（{INPUT_FIELD_CN[k]}）" for k in missing) + hint, where=where)
     try:
         target = Target.model_validate(data)
     except ValidationError as exc:
@@ -85,66 +79,12 @@ def parse_target(data: Any, *, where: str, require: bool = True) -> Target:
     return target
 
 
-def _read_text(path: Path, max_bytes: int) -> str:
-    if not path.exists():
-        raise InputError("文件不存在", where=str(path))
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise InputError(f"文件过大（{size / 1048576:.1f} MB），上限 {max_bytes / 1048576:.0f} MB", where=str(path))
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"文件不是 UTF-8 编码（第{line}行附近），请另存为 UTF-8 后重试", where=str(path)) from None
-
-
 class LineError(InputError):
     """A bad line inside a JSONL batch (carries the line number)."""
 
     def __init__(self, message: str, *, where: str, line: int) -> None:
         super().__init__(message, where=where)
         self.line = line
-
-
-def iter_targets(path: Path, *, max_bytes: int = MAX_FILE_BYTES, require: bool = True
-                 ) -> Iterator[Target | LineError]:
-    """Targets from a .json (one object or a list) or .jsonl file; bad JSONL lines are yielded as LineError."""
-    text = _read_text(path, max_bytes)
-    if path.suffix.lower() == ".jsonl":
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name} 第{n}行"
-            try:
-                yield parse_target(json.loads(line), where=where, require=require)
-            except json.JSONDecodeError as exc:
-                yield LineError(json_error(exc, with_line=False), where=where, line=n)
-            except InputError as exc:
-                yield LineError(exc.message, where=exc.where or where, line=n)
-        return
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(json_error(exc), where=path.name) from None
-    items = data if isinstance(data, list) else [data]
-    if not items:
-        raise InputError("文件中没有绩效目标", where=path.name)
-    for n, item in enumerate(items):
-        where = path.name if not isinstance(data, list) else f"{path.name} 第{n + 1}个对象"
-        yield parse_target(item, where=where, require=require)
-
-
-def read_targets(path: Path, *, require: bool = False) -> list[Target]:
-    """All targets in a file; the first bad line raises."""
-    out = []
-    for item in iter_targets(Path(path), require=require):
-        if isinstance(item, InputError):
-            raise item
-        out.append(item)
-    return out
 
 
 def content_hash(target: Target) -> str:

@@ -25,7 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assistant.records import parse_target, read_targets  # noqa: E402
+from assistant.records import parse_target  # noqa: E402
+from assistant.intake import read_targets  # noqa: E402
 from assistant.retrieve import PrecedentIndex, project_text  # noqa: E402
 
 

@@ -21,8 +21,9 @@ from assistant.evaluate import defects as D
 from assistant.evaluate import runner  # noqa: E402
 from assistant.evaluate.report import to_html, to_markdown  # noqa: E402
 from assistant.evaluate.store import EvalStore  # noqa: E402
+from assistant.store import MIGRATIONS  # noqa: E402
 from assistant.models import Target  # noqa: E402
-from assistant.records import read_targets  # noqa: E402
+from assistant.intake import read_targets  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 from assistant.taxonomy import normalise  # noqa: E402
 
@@ -215,7 +216,7 @@ def test_store_and_rescore_reproduce_metrics_without_review(base_run, tmp_path, 
     # migrations are recorded once and re-opening is idempotent
     store.close()
     store2 = EvalStore(tmp_path / "e.db")
-    assert store2.applied() == {"eval:0001"} and store2.migrate() == []
+    assert store2.applied() == set(range(1, len(MIGRATIONS) + 1)) and store2.migrate() == []
     assert [r["id"] for r in store2.list_runs()] == [run_id]
 
 

@@ -15,7 +15,7 @@ from assistant.facts import derive_facts
 from assistant.models import CritiqueInput, Finding, Indicator, RetrievalEvidence, Target
 from assistant.pipeline import Deps, prepare
 from assistant.quantities import implied_totals
-from assistant.records import read_targets
+from assistant.intake import read_targets
 from assistant.retrieve import PrecedentIndex
 from assistant.rules.profiles import load_profile
 from assistant.taxonomy import normalise

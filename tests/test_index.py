@@ -10,7 +10,8 @@ import pytest
 
 from assistant import corpus_store, index_build
 from assistant.errors import InputError
-from assistant.records import content_hash, read_targets
+from assistant.records import content_hash
+from assistant.intake import read_targets
 from assistant.retrieve import PrecedentIndex, project_text
 from assistant.settings import load_settings
 from assistant.taxonomy import normalise

@@ -12,7 +12,8 @@ from assistant.models import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS, grade_for
 from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Indicator, Review, Target
 from assistant.pipeline import Deps, build_deps, review
-from assistant.records import parse_target, read_targets
+from assistant.records import parse_target
+from assistant.intake import read_targets
 from assistant.render import to_markdown
 from assistant.report import VETO_CAP, cap_dimensions, overall
 from assistant.retrieve import PrecedentIndex

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from assistant.cli import main
 from assistant.models import Finding, Indicator, Target
-from assistant.records import parse_target, read_targets
+from assistant.records import parse_target
+from assistant.intake import read_targets
 from assistant.rules.catalogue import RULES
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import load_profile

@@ -19,7 +19,8 @@ from assistant.rules.catalogue import RULES
 from assistant.settings import load_settings
 from assistant.web.app import CSP, WebConfig, create_app, ensure_admin
 from assistant.web.auth import hash_password
-from assistant.web.store import MIGRATIONS, Store
+from assistant.store import MIGRATIONS
+from assistant.web.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))

@@ -14,7 +14,8 @@ from assistant.pipeline import build_deps
 from assistant.settings import load_settings
 from assistant.web.app import WebConfig, create_app, ensure_admin
 from assistant.web.auth import hash_password
-from assistant.web.store import MIGRATIONS, Store
+from assistant.store import MIGRATIONS
+from assistant.web.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))
@@ -191,7 +192,7 @@ def test_versions_are_immutable(tmp_path):
         store.db.execute("UPDATE versions SET grade = '优'")
     with pytest.raises(Exception, match="immutable"):
         store.db.execute("DELETE FROM versions")
-    assert store.migrate() == len(MIGRATIONS) == 3  # idempotent
+    assert store.migrate() == len(MIGRATIONS) == 7  # idempotent
 
 
 def test_reviewer_decision_and_audit(client, tokens):

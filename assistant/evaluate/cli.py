@@ -7,21 +7,19 @@ from pathlib import Path
 
 import click
 
+from assistant.cli_errors import handle_errors
+
 from assistant.settings import REPO_DIR
 
 EVALS = REPO_DIR / "evals"
 
 
-def _handle(fn):  # late import avoids a cycle with assistant.cli
-    from assistant.cli import handle_errors
-
-    return handle_errors(fn)
 
 
 def _load(items: Path, ratings: Path, sources: Path | None):
     from assistant.evaluate.calibrate import consensus_targets
     from assistant.evaluate.ratings import load_item_sources, load_ratings
-    from assistant.records import read_targets
+    from assistant.intake import read_targets
 
     targets = read_targets(items)
     src = {}
@@ -43,35 +41,33 @@ def eval_group() -> None:
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="校准文件（默认 assistant/data/calibration.json）")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+@handle_errors
 def calibrate(items: Path, ratings: Path, sources: Path, folds: int, out: Path | None, fmt: str) -> None:
     """用评分数据拟合离线评分器（分组交叉验证报告留出折上的一致性），并保存。"""
 
-    @_handle
-    def run() -> None:
-        from assistant.critique.offline import save_calibration
-        from assistant.evaluate.calibrate import collect, cross_validate, fit
-        from assistant.pipeline import build_deps
-        from assistant.settings import load_settings
+    from assistant.critique.offline import save_calibration
+    from assistant.evaluate.calibrate import collect, cross_validate, fit
+    from assistant.pipeline import build_deps
+    from assistant.settings import load_settings
 
-        targets, src, _, consensus = _load(items, ratings, sources)
-        deps = build_deps(load_settings())
-        feats = collect(targets, src, deps)
-        cv = cross_validate(feats, consensus, folds=folds)
-        cal = fit(feats, consensus, label=f"{items.name}+{ratings.name}")
-        cal.cv = cv.metrics
-        path = save_calibration(cal, out)
-        if fmt == "json":
-            click.echo(json.dumps({"path": str(path), "cv": cv.metrics}, ensure_ascii=False))
-            return
-        click.echo(f"已保存校准：{path}（{len(feats)}项，{cv.folds}折分组交叉验证）")
-        click.echo(f"{'维度':<14}{'校准前QWK':>10}{'校准后QWK':>10}{'校准后Spearman':>16}")
-        from assistant.dimensions import DIMENSION_KEYS
+    targets, src, _, consensus = _load(items, ratings, sources)
+    deps = build_deps(load_settings())
+    feats = collect(targets, src, deps)
+    cv = cross_validate(feats, consensus, folds=folds)
+    cal = fit(feats, consensus, label=f"{items.name}+{ratings.name}")
+    cal.cv = cv.metrics
+    path = save_calibration(cal, out)
+    if fmt == "json":
+        click.echo(json.dumps({"path": str(path), "cv": cv.metrics}, ensure_ascii=False))
+        return
+    click.echo(f"已保存校准：{path}（{len(feats)}项，{cv.folds}折分组交叉验证）")
+    click.echo(f"{'维度':<14}{'校准前QWK':>10}{'校准后QWK':>10}{'校准后Spearman':>16}")
+    from assistant.dimensions import DIMENSION_KEYS
 
-        for d in DIMENSION_KEYS:
-            before, after = cv.metrics[f"default.{d}"], cv.metrics[f"calibrated.{d}"]
-            click.echo(f"{d:<14}{before['qwk']:>10.3f}{after['qwk']:>10.3f}{after['spearman']:>16.3f}")
+    for d in DIMENSION_KEYS:
+        before, after = cv.metrics[f"default.{d}"], cv.metrics[f"calibrated.{d}"]
+        click.echo(f"{d:<14}{before['qwk']:>10.3f}{after['qwk']:>10.3f}{after['spearman']:>16.3f}")
 
-    run()
 
 
 # --------------------------------------------------------------------------- eval run / rescore / runs
@@ -114,61 +110,59 @@ def _store():
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="报告文件（默认输出到终端）")
 @click.option("--figures", "figures_dir", type=click.Path(path_type=Path), default=None, help="另存图表 PNG 的目录")
 @click.option("--no-store", is_flag=True, help="不把本次运行存入数据库")
+@handle_errors
 def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int, folds: int, no_crossfit: bool,
             calibration: Path | None, profile: str | None, corpus: Path | None, n_boot: int, seed: int, repeats: int,
             fmt: str, out: Path | None, figures_dir: Path | None, no_store: bool) -> None:
     """用产品同一个 review() 审核已评分项目，报告与参考评分的一致性（默认交叉拟合、留一检索）。"""
 
-    @_handle
-    def run() -> None:
-        import sys
+    import sys
 
-        from assistant.errors import InputError
-        from assistant.evaluate.report import render, save_figures
-        from assistant.evaluate.runner import run_eval, save_run
-        from assistant.settings import load_settings
+    from assistant.errors import InputError
+    from assistant.evaluate.report import render, save_figures
+    from assistant.evaluate.runner import run_eval, save_run
+    from assistant.settings import load_settings
 
-        if calibration is not None and not no_crossfit:
-            raise InputError("--calibration 需与 --no-crossfit 一起使用（交叉拟合会为每折重新拟合）")
-        if repeats and no_crossfit:
-            raise InputError("--repeats 只用于交叉拟合（不同的分组方式）")
-        settings = load_settings()
-        with click.progressbar(length=1, label="评估中", file=sys.stderr, show_pos=True) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.length = total
+    if calibration is not None and not no_crossfit:
+        raise InputError("--calibration 需与 --no-crossfit 一起使用（交叉拟合会为每折重新拟合）")
+    if repeats and no_crossfit:
+        raise InputError("--repeats 只用于交叉拟合（不同的分组方式）")
+    settings = load_settings()
+    with click.progressbar(length=1, label="评估中", file=sys.stderr, show_pos=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(1)
+
+        result = run_eval(items, ratings, sources if sources and sources.is_file() else None,
+                          settings=settings, backend=backend, epochs=epochs, folds=folds,
+                          crossfit=not no_crossfit, calibration_path=calibration, n_boot=n_boot, seed=seed,
+                          corpus=corpus, profile=profile, progress=progress)
+    if repeats:
+        from assistant.evaluate.splits import split_repeats
+        from assistant.pipeline import build_deps
+
+        base = build_deps(settings, profile=profile, backend="offline", corpus=corpus)
+        with click.progressbar(length=repeats, label="重复分组", file=sys.stderr, show_pos=True) as bar:
+            def once(split_seed: int) -> object:
+                run = run_eval(items, ratings, sources if sources and sources.is_file() else None,
+                               settings=settings, backend=backend, epochs=epochs, folds=folds, n_boot=0,
+                               seed=seed, corpus=corpus, profile=profile, keep_reviews=False, base_deps=base,
+                               split_seed=split_seed)
                 bar.update(1)
+                return run
+            result.metrics["split_repeats"] = split_repeats(once, repeats)
+    if not no_store:
+        store = _store()
+        try:
+            save_run(result, store)
+        finally:
+            store.close()
+        click.echo(f"已保存评估运行 #{result.id}（{store.path}）", err=True)
+    if figures_dir is not None:
+        for p in save_figures(result, figures_dir):
+            click.echo(f"图表：{p}", err=True)
+    _emit(render(result, fmt), out, "报告")
 
-            result = run_eval(items, ratings, sources if sources and sources.is_file() else None,
-                              settings=settings, backend=backend, epochs=epochs, folds=folds,
-                              crossfit=not no_crossfit, calibration_path=calibration, n_boot=n_boot, seed=seed,
-                              corpus=corpus, profile=profile, progress=progress)
-        if repeats:
-            from assistant.evaluate.splits import split_repeats
-            from assistant.pipeline import build_deps
-
-            base = build_deps(settings, profile=profile, backend="offline", corpus=corpus)
-            with click.progressbar(length=repeats, label="重复分组", file=sys.stderr, show_pos=True) as bar:
-                def once(split_seed: int) -> object:
-                    run = run_eval(items, ratings, sources if sources and sources.is_file() else None,
-                                   settings=settings, backend=backend, epochs=epochs, folds=folds, n_boot=0,
-                                   seed=seed, corpus=corpus, profile=profile, keep_reviews=False, base_deps=base,
-                                   split_seed=split_seed)
-                    bar.update(1)
-                    return run
-                result.metrics["split_repeats"] = split_repeats(once, repeats)
-        if not no_store:
-            store = _store()
-            try:
-                save_run(result, store)
-            finally:
-                store.close()
-            click.echo(f"已保存评估运行 #{result.id}（{store.path}）", err=True)
-        if figures_dir is not None:
-            for p in save_figures(result, figures_dir):
-                click.echo(f"图表：{p}", err=True)
-        _emit(render(result, fmt), out, "报告")
-
-    run()
 
 
 @eval_group.command("rescore")
@@ -178,61 +172,57 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
 @click.option("--save", is_flag=True, help="把重新计算的指标写回该运行")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
+@handle_errors
 def rescore_cmd(run_id: int, ratings: Path | None, n_boot: int | None, save: bool, fmt: str, out: Path | None) -> None:
     """由已保存的预测重新计算指标（不调用任何后端）。"""
 
-    @_handle
-    def run() -> None:
-        from assistant.evaluate.report import render
-        from assistant.evaluate.runner import rescore
+    from assistant.evaluate.report import render
+    from assistant.evaluate.runner import rescore
 
-        store = _store()
-        try:
-            result = rescore(store, run_id, ratings=ratings, n_boot=n_boot)
-            if save:
-                store.update_metrics(run_id, result.metrics)
-        finally:
-            store.close()
-        _emit(render(result, fmt), out, "报告")
+    store = _store()
+    try:
+        result = rescore(store, run_id, ratings=ratings, n_boot=n_boot)
+        if save:
+            store.update_metrics(run_id, result.metrics)
+    finally:
+        store.close()
+    _emit(render(result, fmt), out, "报告")
 
-    run()
 
 
 @eval_group.command("runs")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+@handle_errors
 def runs_cmd(fmt: str) -> None:
     """列出已保存的评估运行。"""
 
-    @_handle
-    def run() -> None:
-        store = _store()
-        try:
-            rows = store.list_runs()
-        finally:
-            store.close()
-        summary = []
-        for r in rows:
-            dims = r["metrics"].get("agreement", {}).get("dimensions", {})
-            summary.append({
-                "id": r["id"], "created": r["created"], "backend": r["backend"], "model": r["model"],
-                "prompt_hash": r["prompt_hash"], "corpus_version": r["corpus_version"],
-                "items": r["config"].get("items"), "epochs": r["config"].get("epochs"),
-                "crossfit": r["config"].get("crossfit"), "n_predictions": r["n_predictions"],
-                "qwk": {k: (v.get("qwk") if v.get("qwk") is None else round(v["qwk"], 3)) for k, v in dims.items()},
-            })
-        if fmt == "json":
-            click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
-            return
-        if not summary:
-            click.echo("尚无评估运行（assistant eval run）")
-            return
-        for s in summary:
-            q = " ".join(f"{k}={'—' if v is None else f'{v:.2f}'}" for k, v in s["qwk"].items())
-            click.echo(f"#{s['id']:<4} {s['created']}  {s['backend']}/{s['model'] or '—'}  "
-                       f"{'crossfit' if s['crossfit'] else 'as-is'}  epochs={s['epochs']}  "
-                       f"n={s['n_predictions']}  corpus={s['corpus_version']}  {q}")
+    store = _store()
+    try:
+        rows = store.list_runs()
+    finally:
+        store.close()
+    summary = []
+    for r in rows:
+        dims = r["metrics"].get("agreement", {}).get("dimensions", {})
+        summary.append({
+            "id": r["id"], "created": r["created"], "backend": r["backend"], "model": r["model"],
+            "prompt_hash": r["prompt_hash"], "corpus_version": r["corpus_version"],
+            "items": r["config"].get("items"), "epochs": r["config"].get("epochs"),
+            "crossfit": r["config"].get("crossfit"), "n_predictions": r["n_predictions"],
+            "qwk": {k: (v.get("qwk") if v.get("qwk") is None else round(v["qwk"], 3)) for k, v in dims.items()},
+        })
+    if fmt == "json":
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+        return
+    if not summary:
+        click.echo("尚无评估运行（assistant eval run）")
+        return
+    for s in summary:
+        q = " ".join(f"{k}={'—' if v is None else f'{v:.2f}'}" for k, v in s["qwk"].items())
+        click.echo(f"#{s['id']:<4} {s['created']}  {s['backend']}/{s['model'] or '—'}  "
+                   f"{'crossfit' if s['crossfit'] else 'as-is'}  epochs={s['epochs']}  "
+                   f"n={s['n_predictions']}  corpus={s['corpus_version']}  {q}")
 
-    run()
 
 
 # --------------------------------------------------------------------------- eval defects
@@ -253,31 +243,29 @@ def runs_cmd(fmt: str) -> None:
 @click.option("--list", "list_only", is_flag=True, help="只列出缺陷目录")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="markdown", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
+@handle_errors
 def defects_cmd(corpus: Path | None, names: tuple[str, ...], seed: int, backend: str, items: Path, ratings: Path,
                 sources: Path, no_crossfit: bool, calibration: Path | None, profile: str | None, list_only: bool,
                 fmt: str, out: Path | None) -> None:
     """缺陷检出基准：向已批复记录注入单一已知缺陷，报告各类缺陷的检出率与原件误报率。"""
 
-    @_handle
-    def run() -> None:
-        from assistant.evaluate.defect_bench import run_defects, to_markdown, to_text
-        from assistant.evaluate.defects import CATALOGUE
-        from assistant.settings import load_settings
+    from assistant.evaluate.defect_bench import run_defects, to_markdown, to_text
+    from assistant.evaluate.defects import CATALOGUE
+    from assistant.settings import load_settings
 
-        if list_only:
-            for d in CATALOGUE:
-                click.echo(f"{d.name:<20}{d.dimension:<14}{d.description}")
-            return
-        rep = run_defects(settings=load_settings(), corpus=corpus, seed=seed, names=list(names) or None,
-                          backend=backend, crossfit=not no_crossfit and calibration is None,
-                          calibration_path=calibration, eval_items=items, eval_ratings=ratings,
-                          eval_sources=sources, profile=profile)
-        if fmt == "json":
-            text = rep.model_dump_json(indent=1)
-        elif fmt == "text":
-            text = to_text(rep)
-        else:
-            text = to_markdown(rep)
-        _emit(text, out, "报告")
+    if list_only:
+        for d in CATALOGUE:
+            click.echo(f"{d.name:<20}{d.dimension:<14}{d.description}")
+        return
+    rep = run_defects(settings=load_settings(), corpus=corpus, seed=seed, names=list(names) or None,
+                      backend=backend, crossfit=not no_crossfit and calibration is None,
+                      calibration_path=calibration, eval_items=items, eval_ratings=ratings,
+                      eval_sources=sources, profile=profile)
+    if fmt == "json":
+        text = rep.model_dump_json(indent=1)
+    elif fmt == "text":
+        text = to_text(rep)
+    else:
+        text = to_markdown(rep)
+    _emit(text, out, "报告")
 
-    run()

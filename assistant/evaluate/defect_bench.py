@@ -108,7 +108,7 @@ def run_defects(
     from assistant.evaluate.ratings import load_item_sources, load_ratings
     from assistant.evaluate.runner import make_critic
     from assistant.pipeline import Deps, build_deps, review
-    from assistant.records import read_targets
+    from assistant.intake import read_targets
 
     unknown = [n for n in names or () if n not in BY_NAME]
     if unknown:

@@ -34,7 +34,7 @@ from sklearn.model_selection import GroupKFold
 
 from assistant.critique.offline import SCORER_VERSION, Calibration, OfflineCritic, load_calibration
 from assistant.dimensions import DIMENSION_KEYS, grade_for
-from assistant.errors import ConfigError, InputError
+from assistant.errors import InputError
 from assistant.evaluate import calibrate as _cal
 from assistant.evaluate.metrics import (
     agreement_report,
@@ -50,7 +50,7 @@ from assistant.evaluate.ratings import ItemSource, Rating, load_item_sources, lo
 from assistant.models import Review, Strict, Target
 from assistant.pipeline import Deps, build_deps
 from assistant.pipeline import review as _review
-from assistant.records import read_targets
+from assistant.intake import read_targets
 from assistant.settings import Settings
 
 SCORE_KEYS = (*DIMENSION_KEYS, "overall")

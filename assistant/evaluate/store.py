@@ -1,46 +1,23 @@
 """Evaluation runs in SQLite (sqlite-utils, WAL): config, backend, model, prompt hash, corpus
 version, metrics, and every prediction, so `assistant eval rescore RUN` can recompute the metrics
-without calling any backend.
-
-Schema changes are numbered migrations recorded in a shared ``_migrations`` table (one row per
-applied step, ids namespaced ``eval:0001`` …, so other components can keep their own steps in the
-same table). Never edit a shipped migration: add the next number.
+without calling any backend. The tables are created by the shared migration list (assistant.store).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from assistant.errors import InputError
+from assistant.store import applied, connect, migrate
 
 RUNS = "eval_runs"
 PREDICTIONS = "eval_predictions"
-MIGRATIONS = "_migrations"
-
-
-def _m0001(db: sqlite_utils.Database) -> None:
-    db[RUNS].create(  # type: ignore[union-attr]
-        {"id": int, "created": str, "backend": str, "model": str, "prompt_hash": str,
-         "corpus_version": str, "config": str, "metrics": str},
-        pk="id", not_null={"created", "backend"}, if_not_exists=True,
-    )
-    db[PREDICTIONS].create(  # type: ignore[union-attr]
-        {"run_id": int, "item_id": str, "epoch": int, "dims": str, "overall": float, "grade": str, "review": str},
-        pk=("run_id", "item_id", "epoch"), foreign_keys=[("run_id", RUNS, "id")], if_not_exists=True,
-    )
-    db[PREDICTIONS].create_index(["run_id"], if_not_exists=True)  # type: ignore[union-attr]
-
-
-MIGRATION_STEPS: list[tuple[str, str, Callable[[sqlite_utils.Database], None]]] = [
-    ("eval:0001", "eval_runs and eval_predictions", _m0001),
-]
 
 
 class EvalStore:
@@ -48,14 +25,7 @@ class EvalStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        memory = str(path) == ":memory:"
-        if not memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30)
-        self.db = sqlite_utils.Database(conn)
-        if not memory:
-            self.db.enable_wal()
-        self.migrate()
+        self.db = sqlite_utils.Database(connect(path))
 
     @classmethod
     def from_settings(cls, settings: Any) -> EvalStore:
@@ -64,25 +34,11 @@ class EvalStore:
     def close(self) -> None:
         self.db.conn.close()
 
-    # ----------------------------------------------------------------- migrations
+    def applied(self) -> set[int]:
+        return applied(self.db.conn)
 
-    def applied(self) -> set[str]:
-        if MIGRATIONS not in self.db.table_names():
-            return set()
-        return {row["id"] for row in self.db[MIGRATIONS].rows}  # type: ignore[union-attr]
-
-    def migrate(self) -> list[str]:
-        done = self.applied()
-        ran = []
-        for mid, name, step in MIGRATION_STEPS:
-            if mid in done:
-                continue
-            with self.db.conn:
-                step(self.db)
-                self.db[MIGRATIONS].insert(  # type: ignore[union-attr]
-                    {"id": mid, "name": name, "applied": _now()}, pk="id", alter=True)
-            ran.append(mid)
-        return ran
+    def migrate(self) -> list[int]:
+        return migrate(self.db.conn)
 
     # ----------------------------------------------------------------- runs
 

@@ -54,24 +54,27 @@ class _Cand:
     annual: bool = False  # in the annual-amount column
 
 
-def read_targets(path: Path, *, sheet: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> list[Target]:
-    """Read every project in `path` (or in one `sheet`). Raises InputError (Chinese) on structural problems."""
+def read_targets(path: Path, *, sheet: str | None = None, max_bytes: int = MAX_FILE_BYTES,
+                 display_name: str | None = None) -> list[Target]:
+    """Read every project in `path` (or in one `sheet`). Raises InputError (Chinese) on structural problems;
+    messages name `display_name` (the user's file name, when `path` is a temporary copy of an upload)."""
     import openpyxl  # deferred: importing openpyxl costs ~0.2 s
 
     path = Path(path)
-    check_workbook_file(path, max_bytes=max_bytes)
+    shown = display_name or path.name
+    check_workbook_file(path, max_bytes=max_bytes, display_name=shown)
     fh = path.open("rb")  # a file object: openpyxl then ignores the name's extension (.xls named .xlsx…)
     try:
         wb = openpyxl.load_workbook(fh, read_only=True, data_only=True, keep_links=False)
     except Exception as exc:
         fh.close()
         raise InputError(f"不是有效的 xlsx 文件，无法打开（{type(exc).__name__}: {exc}）",
-                         where=f"文件「{path.name}」") from exc
+                         where=f"文件「{shown}」") from exc
     try:
         names = list(wb.sheetnames)
         if sheet is not None and sheet not in names:
             listed = "、".join(f"「{n}」" for n in names)
-            raise InputError(f"找不到工作表「{sheet}」；工作簿中的工作表有：{listed}", where=f"文件「{path.name}」")
+            raise InputError(f"找不到工作表「{sheet}」；工作簿中的工作表有：{listed}", where=f"文件「{shown}」")
         targets: list[Target] = []
         searched: list[str] = []
         archive = getattr(wb, "_archive", None)
@@ -87,7 +90,7 @@ def read_targets(path: Path, *, sheet: str | None = None, max_bytes: int = MAX_F
         if not targets:
             raise InputError(
                 "未找到「项目名称」标签，无法识别绩效目标表表头（也查找了「项目名称：…」形式的单元格）；"
-                f"已搜索工作表：{'、'.join(searched)}", where=f"文件「{path.name}」")
+                f"已搜索工作表：{'、'.join(searched)}", where=f"文件「{shown}」")
         return targets
     finally:
         wb.close()

@@ -29,9 +29,10 @@ def _mb(n: int) -> str:
 
 
 def check_workbook_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES,
-                        max_uncompressed: int = MAX_UNCOMPRESSED_BYTES) -> None:
-    """Raise InputError unless `path` looks like a safe, plain .xlsx workbook."""
-    where = f"文件「{path.name}」"
+                        max_uncompressed: int = MAX_UNCOMPRESSED_BYTES, display_name: str | None = None) -> None:
+    """Raise InputError unless `path` looks like a safe, plain .xlsx workbook (`display_name`: the user's file
+    name for messages, when `path` is a temporary copy of an upload)."""
+    where = f"文件「{display_name or path.name}」"
     if not path.exists():
         raise InputError("文件不存在", where=where)
     if not path.is_file():
@@ -41,7 +42,7 @@ def check_workbook_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES,
         raise InputError("文件为空，不是有效的 xlsx 文件", where=where)
     if size > max_bytes:
         raise InputError(f"文件过大（{_mb(size)}），超过导入上限 {_mb(max_bytes)}；请拆分后再导入", where=where)
-    suffix = path.suffix.lower()
+    suffix = Path(display_name or path.name).suffix.lower()
     with path.open("rb") as fh:
         head = fh.read(8)
         if head == OLE2_MAGIC:

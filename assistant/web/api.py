@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from starlette.concurrency import run_in_threadpool
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
@@ -19,7 +20,10 @@ from assistant.models import Grade
 from assistant.web import service
 from assistant.web.auth import User, api_user, authenticate, issue_token, now_s, require_roles
 from assistant.web.profiles import NAME_PATTERN
-from assistant.web.service import DecisionIn, JobStatus, RatingIn, SubmissionDetail, SubmissionSummary
+from assistant.report_export import EXPORT_TYPES, export_bytes
+from assistant.web import batches
+from assistant.web.batches import JobStatus
+from assistant.web.service import DecisionIn, RatingIn, SubmissionDetail, SubmissionSummary
 from assistant.web.versions import VersionComparison, compare_submission
 
 router = APIRouter(prefix="/api")
@@ -70,7 +74,7 @@ async def _target_from_request(request: Request) -> Any:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InputError("缺少上传文件（表单字段 file）", where="file")
-        return service.parse_upload(upload.filename or "", await upload.read())
+        return await run_in_threadpool(service.parse_upload, upload.filename or "", await upload.read())
     if not ctype.startswith("application/json"):
         raise InputError("请以 application/json 提交绩效目标，或以 multipart/form-data 上传文件", where="Content-Type")
     body = await request.body()
@@ -182,7 +186,7 @@ def submission_audit(submission_id: Id, request: Request, user: User = Depends(a
 
 
 @router.get("/submissions/{submission_id}/export", tags=["导出"], summary="导出审核意见（docx / xlsx / md）",
-            response_class=Response, responses={200: {"content": {t: {} for t in service.EXPORT_TYPES.values()}}})
+            response_class=Response, responses={200: {"content": {t: {} for t in EXPORT_TYPES.values()}}})
 def export(submission_id: Id, request: Request, user: User = Depends(api_user),
            format: Literal["docx", "xlsx", "md"] = "docx",
            version: int | None = Query(default=None, ge=1, le=MAX_VERSION)
@@ -191,7 +195,7 @@ def export(submission_id: Id, request: Request, user: User = Depends(api_user),
     service.visible(store, user, submission_id)
     shown, review = store.review(submission_id, version)
     filename = f"review-{submission_id}-v{shown}.{format}"
-    return Response(service.export_bytes(review, format), media_type=service.EXPORT_TYPES[format],
+    return Response(export_bytes(review, format), media_type=EXPORT_TYPES[format],
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -202,15 +206,13 @@ async def create_batch(request: Request, user: User = Depends(require_roles("uni
     state = request.app.state
     profile = service.check_profile(state, profile)
     filename, data = await _file(request)
-    from starlette.concurrency import run_in_threadpool
-
-    job_id = await run_in_threadpool(service.start_batch, state, user, filename, data, profile)
-    return service.job_status(state.store, user, job_id)
+    job_id = await run_in_threadpool(batches.start_batch, state, user, filename, data, profile)
+    return batches.job_status(state.store, user, job_id)
 
 
 @router.get("/batches/{job_id}", response_model=JobStatus, tags=["批量"], summary="批量任务状态与进度")
 def get_batch(job_id: Id, request: Request, user: User = Depends(api_user)) -> JobStatus:
-    return service.job_status(request.app.state.store, user, job_id)
+    return batches.job_status(request.app.state.store, user, job_id)
 
 
 @router.get("/corpus/search", tags=["先例库"], summary="检索已批复的相似项目")

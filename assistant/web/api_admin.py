@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from assistant.errors import InputError, NotFoundError
 from assistant.web import profiles, service
-from assistant.web.auth import User, api_user, hash_password, issue_token, now_s, require_roles, token_hash
+from assistant.web.auth import User, api_user, hash_password, issue_token, now_s, require_roles, token_hash, user_from_row
 from assistant.web.store import iso
 
 router = APIRouter(prefix="/api")
@@ -123,7 +123,7 @@ def issue_for(store: Any, admin: User, user_id: int, *, t: float, note: str = ""
         raise NotFoundError("未找到该用户", where=f"user {user_id}")
     if row["disabled"]:
         raise InputError("该用户已停用，不能签发令牌", where=f"user {user_id}")
-    target = User(id=row["id"], username=row["username"], role=row["role"], unit=row["unit"])
+    target = user_from_row(row)
     token = issue_token(store, target, now_s=t, note=note, lifetime_s=lifetime_s)
     token_id = store.token_row(token_hash(token), kind="api")["t_id"]
     store.audit(admin.username, "token_issued_for", f"user:{user_id}", {"token": token_id})

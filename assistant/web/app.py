@@ -12,9 +12,8 @@ import json
 import logging
 import os
 import secrets
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -250,7 +249,12 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     executor = ThreadPoolExecutor(max_workers=config.batch_workers, thread_name_prefix="batch")
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from assistant.web.batches import resume_unfinished
+
+        resumed = resume_unfinished(app.state)
+        if resumed:
+            log.warning("resumed %d batch job(s) interrupted by a restart: %s", len(resumed), resumed)
         yield
         executor.shutdown(wait=False, cancel_futures=True)
 
@@ -281,6 +285,3 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     return app
 
-
-def print_once(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

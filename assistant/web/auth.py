@@ -77,7 +77,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _user(row: dict[str, Any]) -> User:
+def user_from_row(row: dict[str, Any]) -> User:
     return User(id=row["id"], username=row["username"], role=row["role"], unit=row["unit"] or "")
 
 
@@ -90,7 +90,7 @@ def authenticate(store: Any, username: str, password: str) -> User:
         raise AuthError("用户名或密码错误")
     if row.get("disabled"):
         raise AuthError("该账号已停用，请联系管理员")
-    return _user(row)
+    return user_from_row(row)
 
 
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -170,7 +170,7 @@ def api_user(request: Request) -> User:
     if row["t_expires_s"] is not None and t >= row["t_expires_s"]:
         raise AuthError("令牌已过期：请重新登录（POST /api/login）")
     _touch(store, row, t, TOUCH_EVERY_S)
-    return _user(row)
+    return user_from_row(row)
 
 
 def session_expired(row: dict[str, Any], t: float, config: Any) -> bool:
@@ -192,7 +192,7 @@ def session_user(request: Request) -> User | None:
         store.drop_token(hashed)
         return None
     _touch(store, row, t, min(TOUCH_EVERY_S, config.session_idle_s / 10))
-    return _user(row)
+    return user_from_row(row)
 
 
 def start_session(request: Request, user: User) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from assistant.errors import AssistantError
+from assistant.cli_errors import handle_errors
 
 
 @click.command("serve")
@@ -20,6 +20,7 @@ from assistant.errors import AssistantError
               help="网页会话闲置多久后失效（分钟，默认 60 或 ASSISTANT_SESSION_IDLE_MINUTES）")
 @click.option("--session-max-hours", type=click.FloatRange(min=0.1), default=None,
               help="网页会话登录后最长有效期（小时，默认 8 或 ASSISTANT_SESSION_MAX_HOURS）")
+@handle_errors
 def serve_command(host: str, port: int, db: Path | None, init_admin: str | None, max_upload_mb: int,
                   session_idle_minutes: float | None, session_max_hours: float | None) -> None:
     """启动网页服务与 JSON API（FastAPI + uvicorn）。"""
@@ -29,25 +30,22 @@ def serve_command(host: str, port: int, db: Path | None, init_admin: str | None,
     from assistant.web.app import WebConfig, create_app, ensure_admin
     from assistant.web.store import Store
 
-    try:
-        settings = load_settings(db_path=db)
-        store = Store(settings.db_path)
-        user = password = None
-        if init_admin:
-            user, sep, password = init_admin.partition(":")
-            if not sep or not user or len(password) < 8:
-                raise click.BadParameter("格式应为 用户名:密码（密码至少 8 位）", param_hint="--init-admin")
-        generated = ensure_admin(store, username=user, password=password)
-        if generated:
-            click.echo(f"已创建管理员 admin，初始密码（只显示这一次）：{generated}", err=True)
-        click.echo("正在加载先例库与评审模型……", err=True)
-        overrides: dict[str, float] = {"max_body_bytes": max_upload_mb * 1024 * 1024}
-        if session_idle_minutes is not None:
-            overrides["session_idle_s"] = session_idle_minutes * 60
-        if session_max_hours is not None:
-            overrides["session_max_s"] = session_max_hours * 3600
-        app = create_app(settings, config=WebConfig.from_env(**overrides), store=store)
-    except AssistantError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = load_settings(db_path=db)
+    store = Store(settings.db_path)
+    user = password = None
+    if init_admin:
+        user, sep, password = init_admin.partition(":")
+        if not sep or not user or len(password) < 8:
+            raise click.BadParameter("格式应为 用户名:密码（密码至少 8 位）", param_hint="--init-admin")
+    generated = ensure_admin(store, username=user, password=password)
+    if generated:
+        click.echo(f"已创建管理员 admin，初始密码（只显示这一次）：{generated}", err=True)
+    click.echo("正在加载先例库与评审模型……", err=True)
+    overrides: dict[str, float] = {"max_body_bytes": max_upload_mb * 1024 * 1024}
+    if session_idle_minutes is not None:
+        overrides["session_idle_s"] = session_idle_minutes * 60
+    if session_max_hours is not None:
+        overrides["session_max_s"] = session_max_hours * 3600
+    app = create_app(settings, config=WebConfig.from_env(**overrides), store=store)
     click.echo(f"绩效目标审核助手已启动：http://{host}:{port}/  （API 文档：http://{host}:{port}/docs）")
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -16,10 +15,10 @@ from pydantic import BaseModel, Field
 from assistant.errors import InputError, NotFoundError
 from assistant.models import Grade, Review, Target
 from assistant.pipeline import review as run_review
-from assistant.records import json_error, parse_target
+from assistant.intake import load_json, read_source
+from assistant.records import parse_target
 from assistant.web.auth import ForbiddenError, User
 
-XLSX_MAGIC = b"PK\x03\x04"
 _deps_lock = threading.RLock()
 
 
@@ -71,75 +70,27 @@ class RatingIn(BaseModel):
     notes: str = Field(default="", max_length=5000)
 
 
-class JobItem(BaseModel):
-    line: int = Field(description="行号（.jsonl）或第几张表（.xlsx）")
-    submission_id: int | None = None
-    error: str | None = None
-    project_name: str = ""
-    fallback: str | None = Field(default=None, description="LLM 评审失败、改用离线评审的原因")
-
-
-class JobStatus(BaseModel):
-    id: int
-    status: str
-    total: int
-    done: int
-    failed: int
-    fallbacks: int = 0
-    progress: float
-    filename: str = ""
-    profile: str = ""
-    created: str = ""
-    finished: str | None = None
-    items: list[JobItem] = Field(default_factory=list)
-
-
 STATUS_CN = {"submitted": "待审核", "returned": "退回修改", "passed": "审核通过"}
 
 
 # -- parsing ---------------------------------------------------------------------------------
 def parse_json_text(text: str, *, where: str) -> Target:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(json_error(exc), where=where) from None
-    return parse_target(data, where=where, require=True)
-
-
-def xlsx_targets(name: str, data: bytes) -> list[Target]:
-    """The target tables of an uploaded workbook (checked to be a zip-based .xlsx first)."""
-    if not data.startswith(XLSX_MAGIC):
-        raise InputError("文件扩展名是 .xlsx，但内容不是 Excel 工作簿", where=name)
-    from assistant.importers.xlsx import read_targets as read_xlsx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload.xlsx"
-        path.write_bytes(data)
-        return read_xlsx(path)
+    """A target from pasted JSON or a JSON request body (nesting bounded, Chinese errors)."""
+    return parse_target(load_json(text, where=where), where=where, require=True)
 
 
 def parse_upload(filename: str, data: bytes) -> Target:
     """One target from an uploaded .json or .xlsx file (type checked by suffix and content)."""
     name = Path(filename or "upload").name
-    suffix = Path(name).suffix.lower()
-    if not data:
-        raise InputError("上传的文件为空", where=name)
-    if suffix == ".json":
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError("文件不是 UTF-8 编码的 JSON", where=name) from None
-        return parse_json_text(text, where=name)
-    if suffix == ".xlsx":
-        targets = xlsx_targets(name, data)
-        if not targets:
-            raise InputError("工作簿中没有找到绩效目标表", where=name)
-        if len(targets) > 1:
-            raise InputError(f"工作簿中有{len(targets)}张绩效目标表：单次提交只收一张，多张请用批量上传", where=name)
-        return parse_target(targets[0].model_dump(mode="json"), where=name, require=True)
-    raise InputError("不支持的文件类型：请上传 .json 或 .xlsx 文件", where=name)
+    if Path(name).suffix.lower() not in {".json", ".xlsx"}:
+        raise InputError("不支持的文件类型：请上传 .json 或 .xlsx 文件", where=name)
+    items = read_source(data, name=name)
+    if len(items) > 1:
+        raise InputError(f"工作簿中有{len(items)}张绩效目标表：单次提交只收一张，多张请用批量上传", where=name)
+    item = items[0].item
+    if isinstance(item, InputError):
+        raise item
+    return item
 
 
 # -- access ----------------------------------------------------------------------------------
@@ -263,130 +214,13 @@ def ratings_jsonl(store: Any) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-# -- batches ---------------------------------------------------------------------------------
-BATCH_SUFFIXES = {".jsonl", ".json", ".xlsx"}
-
-
-def _batch_items(name: str, data: bytes, max_lines: int) -> list[tuple[int, str | Target]]:
-    """(line or sheet number, JSON text or parsed target) for every target in an uploaded batch file."""
-    suffix = Path(name).suffix.lower()
-    if suffix not in BATCH_SUFFIXES:
-        raise InputError("批量上传只支持 .jsonl（每行一个绩效目标 JSON）、.json（目标数组）或 .xlsx 申报表", where=name)
-    if not data:
-        raise InputError("上传的文件为空", where=name)
-    if suffix == ".xlsx":
-        items: list[tuple[int, str | Target]] = list(enumerate(xlsx_targets(name, data), start=1))
-    else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError("文件不是 UTF-8 编码", where=name) from None
-        if suffix == ".json":
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(json_error(exc), where=name) from None
-            rows = parsed if isinstance(parsed, list) else [parsed]
-            items = [(n, json.dumps(row, ensure_ascii=False)) for n, row in enumerate(rows, start=1)]
-        else:
-            items = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not items:
-        raise InputError("文件中没有绩效目标", where=name)
-    if len(items) > max_lines:
-        raise InputError(f"单次最多{max_lines}个绩效目标", where=name)
-    return items
-
-
-def start_batch(app_state: Any, user: User, filename: str, data: bytes, profile: str | None = None) -> int:
-    if user.role not in ("unit", "admin"):
-        raise ForbiddenError("只有预算单位（或管理员）可以批量提交")
-    name = Path(filename or "batch.jsonl").name
-    chosen = check_profile(app_state, profile)
-    items = _batch_items(name, data, app_state.config.max_batch_lines)
-    from assistant.web.profiles import active_name
-
-    store = app_state.store
-    job_id = store.create_job(user_id=user.id, unit=user.unit, total=len(items), filename=name,
-                              profile=chosen or active_name(app_state))
-    store.audit(user.username, "batch_started", f"job:{job_id}", {"file": name, "total": len(items)})
-    app_state.executor.submit(_run_batch, app_state, user, job_id, name, items, chosen)
-    return job_id
-
-
-def _run_batch(app_state: Any, user: User, job_id: int, name: str, items: list[tuple[int, str | Target]],
-               profile: str | None) -> None:
-    store = app_state.store
-    unit = "张表" if Path(name).suffix.lower() == ".xlsx" else ("个" if name.lower().endswith(".json") else "行")
-    try:
-        for n, item in items:
-            where = f"{name} 第{n}{unit}"
-            label = item.project_name if isinstance(item, Target) else ""
-            try:
-                target = item if isinstance(item, Target) else parse_json_text(item, where=where)
-                label = target.project_name
-                sid = submit(app_state, user, target, profile)
-                _, review = store.review(sid)
-                store.job_item(job_id, n, submission_id=sid, project_name=label,
-                               fallback=review.fallback_reason or None)
-            except InputError as exc:
-                store.job_item(job_id, n, error=str(exc), project_name=label)
-            except Exception:  # noqa: BLE001 - one bad record must not stop the batch
-                store.job_item(job_id, n, error=f"{where}：审核失败（内部错误）", project_name=label)
-        store.finish_job(job_id, "done")
-    except Exception:  # noqa: BLE001
-        store.finish_job(job_id, "failed")
-
-
-def job_status(store: Any, user: User, job_id: int) -> JobStatus:
-    row = store.job(job_id)
-    if user.role != "admin" and row["user_id"] != user.id:
-        raise NotFoundError("未找到该批量任务", where=f"job {job_id}")
-    finished = row["done"] + row["failed"]
-    items = [JobItem.model_validate(i) for i in row["items"]]
-    return JobStatus(id=row["id"], status=row["status"], total=row["total"], done=row["done"], failed=row["failed"],
-                     fallbacks=sum(1 for i in items if i.fallback), filename=row["filename"], profile=row["profile"],
-                     created=row["created"], finished=row["finished"],
-                     progress=round(finished / row["total"], 4) if row["total"] else 1.0, items=items)
-
-
 # -- export and corpus -------------------------------------------------------------------------
-EXPORT_TYPES = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                "md": "text/markdown; charset=utf-8"}
-
-
-def export_bytes(review: Review, fmt: str) -> bytes:
-    if fmt == "md":
-        from assistant.render import to_markdown
-
-        return to_markdown(review).encode("utf-8")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"review.{fmt}"
-        if fmt == "docx":
-            from assistant.exporters.docx import export_review_docx
-
-            export_review_docx(review, path)
-        elif fmt == "xlsx":
-            from assistant.exporters.xlsx import export_review_xlsx
-
-            export_review_xlsx(review, path)
-        else:
-            raise InputError("导出格式只支持 docx、xlsx 或 md", where="format")
-        return path.read_bytes()
-
-
 def import_corpus(app_state: Any, user: User, filename: str, data: bytes) -> dict[str, Any]:
     require(user, "admin")
     from assistant.corpus_store import import_file, open_index
 
     name = Path(filename or "corpus.jsonl").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in {".jsonl", ".json", ".xlsx"}:
-        raise InputError("先例导入只支持 .jsonl、.json 或 .xlsx 文件", where=name)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(data)
-        result = import_file(path, app_state.settings)
+    result = import_file(data, app_state.settings, filename=name)
     index = open_index(app_state.settings)
     with _deps_lock:
         app_state.deps = dataclasses.replace(app_state.deps, index=index)

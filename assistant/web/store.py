@@ -1,4 +1,4 @@
-"""Web storage: SQLite through sqlite-utils, WAL mode, numbered migrations.
+"""Web storage: SQLite through sqlite-utils, WAL mode; the schema and its migrations live in assistant.store.
 
 Review versions are immutable (triggers refuse UPDATE and DELETE); every change of state
 goes through a method here that also writes an audit row. One connection shared by the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,70 +17,7 @@ import sqlite_utils
 
 from assistant.errors import NotFoundError
 from assistant.models import Review, Target
-
-MIGRATIONS: list[list[str]] = [
-    [  # 1: initial schema
-        """CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT UNIQUE NOT NULL, password_hash TEXT NOT NULL,
-           role TEXT NOT NULL, unit TEXT NOT NULL DEFAULT '', created TEXT NOT NULL)""",
-        """CREATE TABLE tokens (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
-           kind TEXT NOT NULL DEFAULT 'api', created TEXT NOT NULL)""",
-        """CREATE TABLE submissions (id INTEGER PRIMARY KEY, unit TEXT NOT NULL, user_id INTEGER NOT NULL,
-           project_name TEXT NOT NULL, status TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)""",
-        """CREATE TABLE versions (submission_id INTEGER NOT NULL REFERENCES submissions(id), version INTEGER NOT NULL,
-           user_id INTEGER NOT NULL, target TEXT NOT NULL, review TEXT NOT NULL, content_hash TEXT NOT NULL,
-           grade TEXT NOT NULL, score INTEGER NOT NULL, rule_ids TEXT NOT NULL, created TEXT NOT NULL,
-           PRIMARY KEY (submission_id, version))""",
-        """CREATE TRIGGER versions_immutable_u BEFORE UPDATE ON versions
-           BEGIN SELECT RAISE(ABORT, 'review versions are immutable'); END""",
-        """CREATE TRIGGER versions_immutable_d BEFORE DELETE ON versions
-           BEGIN SELECT RAISE(ABORT, 'review versions are immutable'); END""",
-        """CREATE TABLE decisions (id INTEGER PRIMARY KEY, submission_id INTEGER NOT NULL,
-           version INTEGER NOT NULL, reviewer TEXT NOT NULL, final_grade TEXT NOT NULL, opinion TEXT NOT NULL, accepted TEXT NOT NULL,
-           rejected TEXT NOT NULL, status TEXT NOT NULL, created TEXT NOT NULL)""",
-        """CREATE TABLE expert_ratings (id INTEGER PRIMARY KEY, submission_id INTEGER NOT NULL,
-           version INTEGER NOT NULL, expert TEXT NOT NULL, completeness INTEGER, relevance INTEGER, suitability INTEGER, fund_fit INTEGER,
-           overall REAL, notes TEXT NOT NULL DEFAULT '', created TEXT NOT NULL)""",
-        """CREATE TABLE jobs (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, unit TEXT NOT NULL, status TEXT NOT NULL,
-           total INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-           created TEXT NOT NULL, finished TEXT)""",
-        """CREATE TABLE job_items (job_id INTEGER NOT NULL, line INTEGER NOT NULL, submission_id INTEGER,
-           error TEXT, PRIMARY KEY (job_id, line))""",
-        """CREATE TABLE audit (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
-           object TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX submissions_unit ON submissions(unit)",
-        "CREATE INDEX versions_grade ON versions(grade)",
-    ],
-    [  # 2: token ids / prefixes / last use / revocation, session times, disabled users, profiles, batch details
-        """CREATE TABLE tokens_v2 (id INTEGER PRIMARY KEY, token_hash TEXT UNIQUE NOT NULL,
-           user_id INTEGER NOT NULL REFERENCES users(id), kind TEXT NOT NULL DEFAULT 'api',
-           prefix TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
-           created_s REAL NOT NULL DEFAULT 0, last_used_s REAL, revoked TEXT)""",
-        # API tokens keep working; old sessions (no server-side times) are dropped: users log in again
-        """INSERT INTO tokens_v2 (token_hash, user_id, kind, created, created_s)
-           SELECT token_hash, user_id, kind, created, COALESCE(CAST(strftime('%s', created) AS REAL), 0)
-           FROM tokens WHERE kind = 'api'""",
-        "DROP TABLE tokens",
-        "ALTER TABLE tokens_v2 RENAME TO tokens",
-        "CREATE INDEX tokens_user ON tokens(user_id)",
-        "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE jobs ADD COLUMN filename TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE jobs ADD COLUMN profile TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE job_items ADD COLUMN project_name TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE job_items ADD COLUMN fallback TEXT",
-        """CREATE TABLE app_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated TEXT NOT NULL,
-           updated_by TEXT NOT NULL DEFAULT '')""",
-        """CREATE TABLE custom_profiles (name TEXT PRIMARY KEY, body TEXT NOT NULL, created TEXT NOT NULL,
-           created_by TEXT NOT NULL DEFAULT '')""",
-    ],
-    [  # 3: tokens from a password login expire (admin-issued integration tokens do not)
-        "ALTER TABLE tokens ADD COLUMN expires_s REAL",
-    ],
-]
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
+from assistant.store import MIGRATIONS, connect, migrate, now
 
 def iso(seconds: float | None) -> str | None:
     """Epoch seconds as the ISO text the other columns use (None stays None)."""
@@ -92,30 +28,15 @@ def iso(seconds: float | None) -> str | None:
 
 class Store:
     def __init__(self, path: Path | str) -> None:
-        path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(conn)
-        if str(path) != ":memory:":
-            self.db.enable_wal()
+        self.db = sqlite_utils.Database(connect(path))
         self.db.execute("PRAGMA foreign_keys=ON")
         self.lock = threading.RLock()
-        self.migrate()
 
     # -- schema ------------------------------------------------------------------
     def migrate(self) -> int:
+        """Bring the schema up to date (assistant.store); returns the number of known migrations."""
         with self.lock:
-            self.db.execute("CREATE TABLE IF NOT EXISTS migrations "
-                            "(version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
-            done = {r[0] for r in self.db.execute("SELECT version FROM migrations").fetchall()}
-            for n, statements in enumerate(MIGRATIONS, start=1):
-                if n in done:
-                    continue
-                with self.db.conn:
-                    for sql in statements:
-                        self.db.conn.execute(sql)
-                    self.db.conn.execute("INSERT INTO migrations VALUES (?, ?)", (n, now()))
+            migrate(self.db.conn)
             return len(MIGRATIONS)
 
     def _rows(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
@@ -255,11 +176,8 @@ class Store:
         with self.lock:
             row = self._one("SELECT max(version) AS v FROM versions WHERE submission_id = ?", (submission_id,))
             version = int((row or {}).get("v") or 0) + 1
-            self._insert("versions", {
-                "submission_id": submission_id, "version": version, "user_id": user_id,
-                "target": target.model_dump_json(), "review": review.model_dump_json(),
-                "content_hash": review.meta.content_hash, "grade": review.grade, "score": review.score,
-                "rule_ids": json.dumps(sorted({f.rule_id for f in review.findings})), "created": now()})
+            with self.db.conn:
+                self.db.conn.execute(_VERSION_SQL, _version_row(submission_id, version, user_id, target, review))
             if version > 1:
                 self._update("UPDATE submissions SET status = 'submitted', updated = ?, project_name = ? WHERE id = ?",
                              (now(), review.project_name, submission_id))
@@ -332,34 +250,93 @@ class Store:
         return self._rows("SELECT * FROM expert_ratings WHERE submission_id = ? ORDER BY id", (submission_id,))
 
     # -- batch jobs --------------------------------------------------------------
-    def create_job(self, *, user_id: int, unit: str, total: int, filename: str = "", profile: str = "") -> int:
+    # A job keeps its uploaded file (`source`) while it runs, so a job interrupted by a crash resumes on the next
+    # start; its items are written by the resumable batch (web/batches.py), one transaction per item.
+    def create_job(self, *, user_id: int, unit: str, total: int, filename: str = "", profile: str = "",
+                   source: bytes | None = None) -> int:
         return self._insert("jobs", {"user_id": user_id, "unit": unit, "status": "queued", "total": total,
-                                     "filename": filename, "profile": profile, "created": now()})
+                                     "filename": filename, "profile": profile, "created": now(), "source": source})
+
+    def _recount(self, job_id: int) -> None:
+        self.db.conn.execute(
+            "UPDATE jobs SET done = (SELECT count(*) FROM job_items WHERE job_id = ? AND error IS NULL), "
+            "failed = (SELECT count(*) FROM job_items WHERE job_id = ? AND error IS NOT NULL), status = 'running' "
+            "WHERE id = ?", (job_id, job_id, job_id))
+
+    def start_job_run(self, job_id: int) -> dict[str, int]:
+        """A (re)start of a job: failed items are redone; returns content hash → line of the items kept."""
+        with self.lock, self.db.conn:
+            self.db.conn.execute("DELETE FROM job_items WHERE job_id = ? AND error IS NOT NULL", (job_id,))
+            self._recount(job_id)
+            rows = self.db.conn.execute(
+                "SELECT v.content_hash, i.line FROM job_items i JOIN versions v ON v.submission_id = i.submission_id "
+                "AND v.version = 1 WHERE i.job_id = ? AND i.duplicate_of IS NULL", (job_id,)).fetchall()
+        return {h: int(line) for h, line in rows}
 
     def job_item(self, job_id: int, line: int, *, submission_id: int | None = None, error: str | None = None,
-                 project_name: str = "", fallback: str | None = None) -> None:
-        with self.lock:
-            self._insert("job_items", {"job_id": job_id, "line": line, "submission_id": submission_id, "error": error,
-                                       "project_name": project_name, "fallback": fallback})
-            col = "failed" if error else "done"
-            self._update(f"UPDATE jobs SET {col} = {col} + 1, status = 'running' WHERE id = ?", (job_id,))
+                 project_name: str = "", fallback: str | None = None, duplicate_of: int | None = None) -> None:
+        with self.lock, self.db.conn:
+            self.db.conn.execute(
+                "INSERT OR REPLACE INTO job_items (job_id, line, submission_id, error, project_name, fallback, "
+                "duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, line, submission_id, error, project_name, fallback, duplicate_of))
+            self._recount(job_id)
+
+    def job_submission(self, job_id: int, line: int, *, unit: str, user_id: int, target: Target, review: Review,
+                       fallback: str | None = None) -> int:
+        """A reviewed batch line: its submission (version 1) and its job item, in one transaction."""
+        with self.lock, self.db.conn:
+            ts = now()
+            cur = self.db.conn.execute(
+                "INSERT INTO submissions (unit, user_id, project_name, status, created, updated) "
+                "VALUES (?, ?, ?, 'submitted', ?, ?)", (unit, user_id, review.project_name, ts, ts))
+            sid = int(cur.lastrowid or 0)
+            self.db.conn.execute(_VERSION_SQL, _version_row(sid, 1, user_id, target, review))
+            self.db.conn.execute(
+                "INSERT OR REPLACE INTO job_items (job_id, line, submission_id, error, project_name, fallback) "
+                "VALUES (?, ?, ?, NULL, ?, ?)", (job_id, line, sid, review.project_name, fallback))
+            self._recount(job_id)
+        return sid
+
+    def item_submission(self, job_id: int, line: int) -> int | None:
+        row = self._one("SELECT submission_id FROM job_items WHERE job_id = ? AND line = ?", (job_id, line))
+        return int(row["submission_id"]) if row and row["submission_id"] else None
 
     def finish_job(self, job_id: int, status: str = "done") -> None:
-        self._update("UPDATE jobs SET status = ?, finished = ? WHERE id = ?", (status, now(), job_id))
+        """The job's end: its uploaded file is no longer needed."""
+        self._update("UPDATE jobs SET status = ?, finished = ?, source = NULL WHERE id = ?", (status, now(), job_id))
+
+    def unfinished_jobs(self) -> list[dict[str, Any]]:
+        """Jobs a crash interrupted (queued or running), with their uploaded file."""
+        return self._rows("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY id")
+
+    def mark_resumed(self, job_id: int) -> None:
+        self._update("UPDATE jobs SET resumed = resumed + 1 WHERE id = ?", (job_id,))
 
     def job(self, job_id: int) -> dict[str, Any]:
-        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             raise NotFoundError("未找到该批量任务", where=f"job {job_id}")
-        row["items"] = self._rows("SELECT line, submission_id, error, project_name, fallback FROM job_items "
-                                  "WHERE job_id = ? ORDER BY line", (job_id,))
+        row["items"] = self._rows("SELECT line, submission_id, error, project_name, fallback, duplicate_of "
+                                  "FROM job_items WHERE job_id = ? ORDER BY line", (job_id,))
         return row
 
     def list_jobs(self, *, user_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        sql = "SELECT j.*, u.username FROM jobs j LEFT JOIN users u ON u.id = j.user_id"
+        cols = ", ".join(f"j.{c.strip()}" for c in _JOB_COLUMNS.split(","))
+        sql = f"SELECT {cols}, u.username FROM jobs j LEFT JOIN users u ON u.id = j.user_id"
         if user_id is None:
             return self._rows(sql + " ORDER BY j.id DESC LIMIT ?", (limit,))
         return self._rows(sql + " WHERE j.user_id = ? ORDER BY j.id DESC LIMIT ?", (user_id, limit))
+
+
+_JOB_COLUMNS = "id, user_id, unit, status, total, done, failed, created, finished, filename, profile, resumed"
+_VERSION_SQL = ("INSERT INTO versions (submission_id, version, user_id, target, review, content_hash, grade, score, "
+                "rule_ids, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _version_row(sid: int, version: int, user_id: int, target: Target, review: Review) -> tuple[Any, ...]:
+    return (sid, version, user_id, target.model_dump_json(), review.model_dump_json(), review.meta.content_hash,
+            review.grade, review.score, json.dumps(sorted({f.rule_id for f in review.findings})), now())
 
 
 _TOKEN_SQL = """SELECT t.id, t.user_id, u.username, t.kind, t.prefix, t.note, t.created, t.last_used_s, t.revoked,

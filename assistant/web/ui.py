@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
 from assistant.errors import AssistantError, InputError
+from assistant.report_export import EXPORT_TYPES, export_bytes
 from assistant.web import service
 from assistant.web.auth import (CSRF_COOKIE, ROLE_CN, SESSION_COOKIE, AuthError, User, authenticate, check_csrf,
                                 csrf_token, session_user, start_session, token_hash)
@@ -110,7 +111,7 @@ def submit_page(request: Request) -> Response:
 async def _target_from_form(form: Any) -> Any:
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        return service.parse_upload(upload.filename, await upload.read())
+        return await run_in_threadpool(service.parse_upload, upload.filename, await upload.read())
     text = str(form.get("json_text") or "").strip()
     if not text:
         raise InputError("请粘贴绩效目标 JSON，或选择要上传的 .xlsx / .json 文件", where="表单")
@@ -223,11 +224,11 @@ async def resubmit(submission_id: int, request: Request) -> Response:
 @router.get("/ui/submissions/{submission_id}/export")
 def export(submission_id: int, request: Request, format: str = "docx", version: int | None = None) -> Response:
     user = _user(request)
-    if format not in service.EXPORT_TYPES:
+    if format not in EXPORT_TYPES:
         raise InputError("导出格式只支持 docx、xlsx 或 md", where="format")
     service.visible(request.app.state.store, user, submission_id)
     shown, review = request.app.state.store.review(submission_id, version)
-    return Response(service.export_bytes(review, format), media_type=service.EXPORT_TYPES[format],
+    return Response(export_bytes(review, format), media_type=EXPORT_TYPES[format],
                     headers={"Content-Disposition": f'attachment; filename="review-{submission_id}-v{shown}.{format}"'})
 
 

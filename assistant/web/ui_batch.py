@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from assistant.errors import InputError
-from assistant.web import service
+from assistant.web import batches
 from assistant.web.auth import ForbiddenError, User
 from assistant.web.ui import _form, _user, chosen_profile, profile_choices, render
 
@@ -48,7 +48,7 @@ async def upload(request: Request) -> Response:
         if not isinstance(upload_file, UploadFile) or not upload_file.filename:
             raise InputError("请选择要批量上传的 .xlsx / .jsonl / .json 文件", where="表单")
         data = await upload_file.read()
-        job_id = await run_in_threadpool(service.start_batch, request.app.state, user, upload_file.filename, data,
+        job_id = await run_in_threadpool(batches.start_batch, request.app.state, user, upload_file.filename, data,
                                          profile)
     except InputError as exc:
         return render(request, "batch.html", {**_list_ctx(request, user), "error": str(exc), "chosen": profile or ""},
@@ -59,7 +59,7 @@ async def upload(request: Request) -> Response:
 @router.get("/{job_id}")
 def job_page(job_id: int, request: Request) -> Response:
     user = _uploader(request)
-    job = service.job_status(request.app.state.store, user, job_id)
+    job = batches.job_status(request.app.state.store, user, job_id)
     running = job.status in ("queued", "running")
     return render(request, "batch_status.html", {"user": user, "error": None, "job": job, "running": running,
                                                   "refresh_s": REFRESH_S, "job_status_cn": JOB_STATUS_CN,
