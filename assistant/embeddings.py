@@ -1,8 +1,8 @@
 """Optional dense retrieval: vectors from the endpoint's /v1/embeddings, cached in SQLite, fused
 with the TF-IDF ranking by reciprocal rank fusion. Switched on by `Settings.dense_retrieval`.
 
-This module does not import `openai`: the HTTP call lives in `assistant.critique.llm.make_embedder`
-(loaded lazily), or any callable `texts -> vectors` can be injected (tests, a local model).
+This module does not import `openai`: the HTTP call (`assistant.critique.llm.make_embedder`) or any callable
+`texts -> vectors` (tests, a local model) is injected by whoever wires the dependencies.
 Embedding similarities sit in a narrow band: rank with them, never threshold them.
 """
 
@@ -41,13 +41,9 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 class EmbeddingClient:
     """texts → vectors, with a SQLite cache keyed by (model, sha256(text))."""
 
-    def __init__(self, settings: Any, cache: LLMCache | None = None, *, embed: EmbedFn | None = None) -> None:
+    def __init__(self, settings: Any, cache: LLMCache | None = None, *, embed: EmbedFn) -> None:
         self.model = settings.embedding_model or "default"
         self.cache = cache
-        if embed is None:
-            from assistant.critique.llm import make_embedder  # the one module that imports openai
-
-            embed = make_embedder(settings)
         self._embed = embed
         self.calls = 0  # HTTP batches actually sent (cache misses)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from assistant.cache import LLMCache
-from assistant.critique.llm import OpenAICritic, critique_many, extract_json, parse_answer, strip_think, sum_usage
+from assistant.critique.llm import OpenAICritic, critique_many, make_embedder, extract_json, parse_answer, strip_think, sum_usage
 from assistant.dimensions import DIMENSION_KEYS
 from assistant.embeddings import EmbeddingClient, rrf
 from assistant.errors import ConfigError
@@ -439,12 +439,12 @@ def test_rendered_prompt_contains_the_rubric() -> None:
 def test_embeddings_cached_and_ranked(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     settings = make_settings(fake_openai, tmp_path, embedding_model="fake-embed", dense_retrieval=True)
     cache = LLMCache(tmp_path / "emb.db")
-    client = EmbeddingClient(settings, cache)
+    client = EmbeddingClient(settings, cache, embed=make_embedder(settings))
     docs = {"a": "道路硬化工程", "b": "学生营养餐补助", "c": "农村道路建设"}
     ranked = client.rank("乡村道路硬化", docs)
     assert ranked[0][0] in {"a", "c"} and ranked[-1][0] == "b"
     n = len(fake_openai.requests)
-    EmbeddingClient(settings, cache).rank("乡村道路硬化", docs)
+    EmbeddingClient(settings, cache, embed=make_embedder(settings)).rank("乡村道路硬化", docs)
     assert len(fake_openai.requests) == n  # all vectors from SQLite
     assert fake_openai.requests[0]["body"]["encoding_format"] == "float"
 
