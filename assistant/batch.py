@@ -31,10 +31,10 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import Field
 
 from assistant.errors import InputError
-from assistant.intake import Numbered, read_source
+from assistant.intake.reader import Numbered, read_source
 from assistant.models import Review, Strict, Target, Usage
 from assistant.pipeline import Deps, review
-from assistant.records import content_hash
+from assistant.intake.records import content_hash
 from assistant.store import connect, now
 
 JOBS = "batch_jobs"

@@ -14,15 +14,15 @@ from pathlib import Path
 
 from assistant.critique.base import Critic
 from assistant.critique.offline import OfflineCritic
-from assistant.facts import derive_facts
+from assistant.intake.facts import derive_facts
 from assistant.models import CritiqueInput, RetrievalEvidence, Review, ReviewMeta, Target
-from assistant.report import finalise
-from assistant.retrieve import PrecedentIndex
+from assistant.report.merge import finalise
+from assistant.retrieve.index import PrecedentIndex
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import Profile, load_profile
 from assistant.settings import Settings
-from assistant.suggestions import recheck_suggestions
-from assistant.taxonomy import normalise
+from assistant.report.suggestions import recheck_suggestions
+from assistant.intake.taxonomy import normalise
 
 
 @dataclass
@@ -86,7 +86,7 @@ def build_deps(settings: Settings, *, profile: str | None = None, backend: str |
     """Wire the default dependencies from settings (offline unless the openai backend is asked for)."""
     prof = load_profile(profile or settings.profile)
     if index is None:
-        from assistant.corpus_store import open_index
+        from assistant.retrieve.corpus import open_index
 
         index = open_index(settings, corpus)
     offline = OfflineCritic()

@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assistant.records import parse_target  # noqa: E402
-from assistant.intake import read_targets  # noqa: E402
-from assistant.retrieve import PrecedentIndex, project_text  # noqa: E402
+from assistant.intake.records import parse_target  # noqa: E402
+from assistant.intake.reader import read_targets  # noqa: E402
+from assistant.retrieve.index import PrecedentIndex, project_text  # noqa: E402
 
 
 def chance_hit(n_pool: int, n_same: int, k: int) -> float:

@@ -55,7 +55,7 @@ def build_phase(size: int, folder: Path, workers: int | None) -> dict:
     """Write the corpus as JSONL (streamed), then index it the way `open_index` does: streaming, persisted."""
     from synth import iter_corpus_of_size, write_jsonl
 
-    from assistant.corpus_store import build_index
+    from assistant.retrieve.corpus import build_index
 
     folder.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -76,7 +76,7 @@ def serve_phase(folder: Path, queries: int, budget: float) -> dict:
     from synth import drafts
 
     from assistant.pipeline import build_deps, review
-    from assistant.retrieve import PrecedentIndex, project_text
+    from assistant.retrieve.index import PrecedentIndex, project_text
     from assistant.settings import load_settings
 
     t = time.perf_counter()
@@ -110,7 +110,7 @@ def batch_child(n: int, db: Path, inp: Path, folder: Path) -> None:
 
     from assistant.batch import run_batch
     from assistant.pipeline import build_deps
-    from assistant.retrieve import PrecedentIndex
+    from assistant.retrieve.index import PrecedentIndex
     from assistant.settings import load_settings
 
     write_jsonl(drafts(n, seed=7), inp)

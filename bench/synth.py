@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from assistant.models import Target
-from assistant.intake import read_targets
+from assistant.intake.reader import read_targets
 from assistant.settings import REPO_DIR
 
 REAL_CORPUS = REPO_DIR / "corpus" / "approved_targets.jsonl"

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.batch import RESULTS, export_results, iter_results, run_batch
-from assistant.batch_cli import batch_command
+from assistant.cli.batch import batch_command
 from assistant.models import CritiqueInput
 from assistant.critique.offline import OfflineCritic
 from assistant.models import CritiqueResult

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.compare import compare, compare_reviews, match_rows
+from assistant.report.compare import compare, compare_reviews, match_rows
 from assistant.models import (DimensionScore, Dimensions, Finding, Indicator, Review, ReviewMeta, Suggestion,
                               Target)
 

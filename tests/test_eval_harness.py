@@ -23,9 +23,9 @@ from assistant.evaluate.report import to_html, to_markdown  # noqa: E402
 from assistant.evaluate.store import EvalStore  # noqa: E402
 from assistant.store import MIGRATIONS  # noqa: E402
 from assistant.models import Target  # noqa: E402
-from assistant.intake import read_targets  # noqa: E402
+from assistant.intake.reader import read_targets  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
-from assistant.taxonomy import normalise  # noqa: E402
+from assistant.intake.taxonomy import normalise  # noqa: E402
 
 try:
     from fake_openai import FakeOpenAI, answer, error, fake_openai, valid

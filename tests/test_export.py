@@ -13,9 +13,9 @@ from docx import Document
 from openpyxl import load_workbook
 
 from assistant.dimensions import DIMENSIONS, GRADE_MEANING, grade_for
-from assistant.exporters.docx import export_review_docx
-from assistant.exporters.safe import safe_text
-from assistant.exporters.xlsx import BATCH_HEADS, export_batch_xlsx, export_review_xlsx
+from assistant.report.docx import export_review_docx
+from assistant.report.safe import safe_text
+from assistant.report.xlsx import BATCH_HEADS, export_batch_xlsx, export_review_xlsx
 from assistant.models import (
     Dimensions,
     DimensionScore,

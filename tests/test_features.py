@@ -11,14 +11,14 @@ import pytest
 from assistant.critique.features import SCORER_FEATURES, extract, scored_rules, suitability_rows, ungrounded
 from assistant.critique.offline import OfflineCritic, load_calibration, rationale
 from assistant.evaluate.defects import DefectContext, foreign_indicators
-from assistant.facts import derive_facts
+from assistant.intake.facts import derive_facts
 from assistant.models import CritiqueInput, Finding, Indicator, RetrievalEvidence, Target
 from assistant.pipeline import Deps, prepare
-from assistant.quantities import implied_totals
-from assistant.intake import read_targets
-from assistant.retrieve import PrecedentIndex
+from assistant.intake.quantities import implied_totals
+from assistant.intake.reader import read_targets
+from assistant.retrieve.index import PrecedentIndex
 from assistant.rules.profiles import load_profile
-from assistant.taxonomy import normalise
+from assistant.intake.taxonomy import normalise
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus" / "approved_targets.jsonl"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import InputError
-from assistant.intake import MAX_JSON_DEPTH, read_source, read_targets
+from assistant.intake.reader import MAX_JSON_DEPTH, read_source, read_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))

@@ -15,10 +15,10 @@ import pytest
 from assistant.cache import LLMCache
 from assistant.critique.llm import OpenAICritic, critique_many, make_embedder, extract_json, parse_answer, strip_think, sum_usage
 from assistant.dimensions import DIMENSION_KEYS
-from assistant.embeddings import EmbeddingClient, rrf
+from assistant.retrieve.embeddings import EmbeddingClient, rrf
 from assistant.errors import ConfigError
-from assistant.facts import derive_facts
-from assistant.injection import find_injection
+from assistant.intake.facts import derive_facts
+from assistant.intake.injection import find_injection
 from assistant.models import (
     CritiqueInput,
     CritiqueResult,
@@ -33,7 +33,7 @@ from assistant.models import (
     Suggestion,
     Target,
 )
-from assistant.prompts import PromptSet, prompt_hash
+from assistant.critique.prompts import PromptSet, prompt_hash
 from assistant.settings import REPO_DIR, load_settings
 
 try:
@@ -342,7 +342,7 @@ def test_no_false_injection_alarms_on_real_corpus() -> None:
 def test_suggestions_rechecked_by_rules(fake_openai: FakeOpenAI, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The pipeline re-checks every backend's suggestions (`suggestions.recheck_suggestions`)."""
-    from assistant import suggestions
+    from assistant.report import suggestions
     from assistant.rules.profiles import load_profile
 
     def recheck(target: Target, s: Suggestion, profile: Any) -> list[Finding]:
@@ -457,7 +457,7 @@ def test_rrf() -> None:
 
 
 def test_prompt_names_the_donor_project_and_escapes_it() -> None:
-    from assistant.prompts import retrieval_notes
+    from assistant.critique.prompts import retrieval_notes
 
     inp = make_input()
     plain = retrieval_notes(inp)

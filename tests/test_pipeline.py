@@ -12,11 +12,11 @@ from assistant.models import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS, grade_for
 from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Indicator, Review, Target
 from assistant.pipeline import Deps, build_deps, review
-from assistant.records import parse_target
-from assistant.intake import read_targets
-from assistant.render import to_markdown
-from assistant.report import VETO_CAP, cap_dimensions, overall
-from assistant.retrieve import PrecedentIndex
+from assistant.intake.records import parse_target
+from assistant.intake.reader import read_targets
+from assistant.report.markdown import to_markdown
+from assistant.report.merge import VETO_CAP, cap_dimensions, overall
+from assistant.retrieve.index import PrecedentIndex
 from assistant.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Tests for assistant.taxonomy: label variants, name inference, value-in-name split."""
+"""Tests for assistant.intake.taxonomy: label variants, name inference, value-in-name split."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 from assistant.models import Indicator, Target  # noqa: E402
-from assistant.taxonomy import classify, normalise, split_name_value  # noqa: E402
+from assistant.intake.taxonomy import classify, normalise, split_name_value  # noqa: E402
 
 DATA_FILES = [ROOT / "corpus" / "approved_targets.jsonl", ROOT / "evals" / "items.jsonl"]
 

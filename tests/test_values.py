@@ -1,4 +1,4 @@
-"""Tests for assistant.values: table-driven real examples, properties, corpus sweep."""
+"""Tests for assistant.intake.values: table-driven real examples, properties, corpus sweep."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.values import (
+from assistant.intake.values import (
     QUALITATIVE_GRADES,
     TIME_UNITS,
     VAGUE_TERMS,

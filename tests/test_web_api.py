@@ -95,7 +95,7 @@ def test_submit_multipart_json_and_xlsx(client, tokens, tmp_path):
     r = client.post("/api/submissions", files={"file": ("x.exe", b"MZ", "application/octet-stream")},
                     headers=tokens["unitA"])
     assert r.status_code == 400 and "不支持的文件类型" in r.json()["error"]
-    template = pytest.importorskip("assistant.importers.xlsx_template")
+    template = pytest.importorskip("assistant.intake.xlsx_template")
     path = tmp_path / "blank.xlsx"
     template.write_template(path, style="101")
     r = client.post("/api/submissions", files={"file": ("blank.xlsx", path.read_bytes(), "application/octet-stream")},

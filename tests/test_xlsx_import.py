@@ -13,10 +13,10 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from assistant.errors import InputError
-from assistant.importers.xlsx import read_targets, write_template
-from assistant.importers.xlsx_grid import number_text
-from assistant.importers.xlsx_preflight import check_workbook_file
-from assistant.importers.xlsx_template import ROWS_PER_GROUP, TAXONOMY
+from assistant.intake.xlsx import read_targets, write_template
+from assistant.intake.xlsx_grid import number_text
+from assistant.intake.xlsx_preflight import check_workbook_file
+from assistant.intake.xlsx_template import ROWS_PER_GROUP, TAXONOMY
 from assistant.models import Indicator, Target
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "approved_targets.jsonl"
@@ -216,7 +216,7 @@ def test_layout_101_separate_columns_amounts_in_yuan(tmp_path: Path, t: Target) 
     [got] = read_targets(path)
     assert_header(got, t)
     assert got.indicators == expected_101(t)
-    from assistant.exporters.content import filed_value
+    from assistant.report.content import filed_value
 
     assert [filed_value(i) for i in got.indicators] == [i.value for i in stripped(t).indicators]
 

@@ -29,7 +29,7 @@ from assistant.critique.base import Critic
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
 from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Suggestion, Usage
-from assistant.prompts import PromptSet
+from assistant.critique.prompts import PromptSet
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def make_client(settings: Settings) -> openai.OpenAI:
 
 
 def make_embedder(settings: Settings, client: openai.OpenAI | None = None, *, batch: int = 64) -> EmbedFn:
-    """A callable texts → vectors via the endpoint's /v1/embeddings (used by assistant.embeddings)."""
+    """A callable texts → vectors via the endpoint's /v1/embeddings (used by assistant.retrieve.embeddings)."""
     if not settings.embedding_model:
         raise ConfigError("启用稠密检索需要设置 ASSISTANT_EMBEDDING_MODEL")
     cli = client or make_client(settings)

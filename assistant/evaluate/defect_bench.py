@@ -102,13 +102,13 @@ def run_defects(
     record_ids: Sequence[str] | None = None,
 ) -> DefectReport:
     """Inject every catalogue defect into every approved record and measure detection."""
-    from assistant.corpus_store import load_all
+    from assistant.retrieve.corpus import load_all
     from assistant.critique.offline import load_calibration
     from assistant.evaluate import calibrate as _cal
     from assistant.evaluate.ratings import load_item_sources, load_ratings
     from assistant.evaluate.runner import make_critic
     from assistant.pipeline import Deps, build_deps, review
-    from assistant.intake import read_targets
+    from assistant.intake.reader import read_targets
 
     unknown = [n for n in names or () if n not in BY_NAME]
     if unknown:

@@ -50,7 +50,7 @@ from assistant.evaluate.ratings import ItemSource, Rating, load_item_sources, lo
 from assistant.models import Review, Strict, Target
 from assistant.pipeline import Deps, build_deps
 from assistant.pipeline import review as _review
-from assistant.intake import read_targets
+from assistant.intake.reader import read_targets
 from assistant.settings import Settings
 
 SCORE_KEYS = (*DIMENSION_KEYS, "overall")

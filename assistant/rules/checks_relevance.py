@@ -15,8 +15,8 @@ from assistant.rules.lexicon import (
     SLOGAN_NAME,
     has_any,
 )
-from assistant.textproc import content_tokens
-from assistant.values import is_currency_unit
+from assistant.intake.textproc import content_tokens
+from assistant.intake.values import is_currency_unit
 
 _NORM_NAME = re.compile(r"[\s（）()【】\[\]、,，.。:：;；\"“”'‘’]")
 

@@ -6,7 +6,7 @@ import re
 
 from assistant.rules.base import Ctx, raw_value, row
 from assistant.rules.lexicon import QUALITY_NAME, RATE_NAME, SATISFACTION_NAME, has_any, polarity
-from assistant.values import is_currency_unit, is_rate_unit, is_time_unit
+from assistant.intake.values import is_currency_unit, is_rate_unit, is_time_unit
 
 _GROWTH = re.compile(r"(增长|增幅|提高|下降|降低|降幅|减少|节约|增速|变化)")
 _FLIP = {">=": "≤", ">": "<", "<=": "≥", "<": ">"}
@@ -134,7 +134,7 @@ def prior_year(ctx: Ctx) -> None:
     prior = {p.name.strip(): p for p in ctx.target.prior_indicators if p.name.strip()}
     if not prior:
         return
-    from assistant.values import parse_value
+    from assistant.intake.values import parse_value
 
     for ind in ctx.indicators:
         p = prior.get(ind.name.strip())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.facts import derive_facts
+from assistant.intake.facts import derive_facts
 from assistant.models import Facts, Finding, NormIndicator, RetrievalEvidence, Target
 from assistant.rules import checks_completeness, checks_evidence, checks_fund, checks_relevance, checks_suitability
 from assistant.rules.base import Ctx

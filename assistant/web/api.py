@@ -20,7 +20,7 @@ from assistant.models import Grade
 from assistant.web import service
 from assistant.web.auth import User, api_user, authenticate, issue_token, now_s, require_roles
 from assistant.web.profiles import NAME_PATTERN
-from assistant.report_export import EXPORT_TYPES, export_bytes
+from assistant.report.export import EXPORT_TYPES, export_bytes
 from assistant.web import batches
 from assistant.web.batches import JobStatus
 from assistant.web.service import DecisionIn, RatingIn, SubmissionDetail, SubmissionSummary

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from assistant.batch import BatchResult, run_batch
 from assistant.errors import InputError, NotFoundError
-from assistant.intake import read_source
+from assistant.intake.reader import read_source
 from assistant.web.auth import ForbiddenError, User
 
 log = logging.getLogger("assistant.web")

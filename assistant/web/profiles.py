@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from assistant.errors import InputError, NotFoundError
 from assistant.models import Severity
-from assistant.records import json_error
+from assistant.intake.records import json_error
 from assistant.rules.catalogue import RULES
 from assistant.rules.profiles import Profile, available_profiles, load_profile
 from assistant.web.auth import User

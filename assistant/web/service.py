@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from assistant.errors import InputError, NotFoundError
 from assistant.models import Grade, Review, Target
 from assistant.pipeline import review as run_review
-from assistant.intake import load_json, read_source
-from assistant.records import parse_target
+from assistant.intake.reader import load_json, read_source
+from assistant.intake.records import parse_target
 from assistant.web.auth import ForbiddenError, User
 
 _deps_lock = threading.RLock()
@@ -217,7 +217,7 @@ def ratings_jsonl(store: Any) -> str:
 # -- export and corpus -------------------------------------------------------------------------
 def import_corpus(app_state: Any, user: User, filename: str, data: bytes) -> dict[str, Any]:
     require(user, "admin")
-    from assistant.corpus_store import import_file, open_index
+    from assistant.retrieve.corpus import import_file, open_index
 
     name = Path(filename or "corpus.jsonl").name
     result = import_file(data, app_state.settings, filename=name)

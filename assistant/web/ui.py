@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
 from assistant.errors import AssistantError, InputError
-from assistant.report_export import EXPORT_TYPES, export_bytes
+from assistant.report.export import EXPORT_TYPES, export_bytes
 from assistant.web import service
 from assistant.web.auth import (CSRF_COOKIE, ROLE_CN, SESSION_COOKIE, AuthError, User, authenticate, check_csrf,
                                 csrf_token, session_user, start_session, token_hash)

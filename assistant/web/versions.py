@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.compare import Comparison, compare_reviews
+from assistant.report.compare import Comparison, compare_reviews
 from assistant.errors import NotFoundError
 from assistant.web import service
 from assistant.web.auth import User

@@ -20,19 +20,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant import index_build
+from assistant.retrieve import build as index_build
 from assistant.errors import InputError
 from assistant.models import Strict, Target
-from assistant.records import content_hash
-from assistant.intake import read_targets
-from assistant.retrieve import PrecedentIndex
+from assistant.intake.records import content_hash
+from assistant.intake.reader import read_targets
+from assistant.retrieve.index import PrecedentIndex
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
-_PKG = Path(__file__).resolve().parent
+_PKG = Path(__file__).resolve().parent.parent
 # code whose change alters what the index stores (tokens, normalised precedent cards, unit costs)
-_INDEX_CODE = ["index_build.py", "taxonomy.py", "values.py", "textproc.py", "models.py", "records.py",
-               "rules/lexicon.py", "data/domain_dict.txt"]
+_INDEX_CODE = ["retrieve/build.py", "intake/taxonomy.py", "intake/values.py", "intake/textproc.py", "models.py",
+               "intake/records.py", "intake/quantities.py", "data/domain_dict.txt"]
 PARALLEL_BYTES = 8 * 1024 * 1024  # corpora larger than this are indexed with worker processes
 KEEP_INDEXES = 3
 

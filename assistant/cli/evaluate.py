@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from assistant.cli_errors import handle_errors
+from assistant.cli.errors import handle_errors
 
 from assistant.settings import REPO_DIR
 
@@ -19,7 +19,7 @@ EVALS = REPO_DIR / "evals"
 def _load(items: Path, ratings: Path, sources: Path | None):
     from assistant.evaluate.calibrate import consensus_targets
     from assistant.evaluate.ratings import load_item_sources, load_ratings
-    from assistant.intake import read_targets
+    from assistant.intake.reader import read_targets
 
     targets = read_targets(items)
     src = {}

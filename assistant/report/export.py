@@ -31,10 +31,10 @@ def write_export(reviews: list[Review], path: Path) -> Path:
     if fmt == "docx":
         if len(reviews) > 1:
             raise InputError("批量审核请导出为 .xlsx 汇总表", where=str(path))
-        from assistant.exporters.docx import export_review_docx
+        from assistant.report.docx import export_review_docx
 
         return export_review_docx(reviews[0], path)
-    from assistant.exporters.xlsx import export_batch_xlsx, export_review_xlsx
+    from assistant.report.xlsx import export_batch_xlsx, export_review_xlsx
 
     return export_review_xlsx(reviews[0], path) if len(reviews) == 1 else export_batch_xlsx(reviews, path)
 
@@ -42,7 +42,7 @@ def write_export(reviews: list[Review], path: Path) -> Path:
 def export_bytes(review: Review, fmt: str) -> bytes:
     """One review in a format of `EXPORT_TYPES`, as bytes (web downloads)."""
     if fmt == "md":
-        from assistant.render import to_markdown
+        from assistant.report.markdown import to_markdown
 
         return to_markdown(review).encode("utf-8")
     if fmt not in EXPORT_TYPES:

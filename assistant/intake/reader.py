@@ -16,7 +16,7 @@ from pathlib import Path
 
 from assistant.errors import InputError
 from assistant.models import Target
-from assistant.records import LineError, json_error, parse_target
+from assistant.intake.records import LineError, json_error, parse_target
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_JSON_DEPTH = 32  # a target is four levels deep; anything much deeper is not a target table
@@ -116,7 +116,7 @@ def _json(raw: bytes, name: str, require: bool) -> list[Numbered]:
 
 
 def _xlsx(source: Path | bytes, name: str, require: bool, max_bytes: int) -> list[Numbered]:
-    from assistant.importers.xlsx import read_targets as read_xlsx
+    from assistant.intake.xlsx import read_targets as read_xlsx
 
     if isinstance(source, bytes):
         with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 
 from assistant.dimensions import DIMENSIONS
 from assistant.models import Finding, Grade, Indicator, Review, Suggestion, Target
-from assistant.taxonomy import clean_label, split_name_value
-from assistant.values import normalise_text, parse_value
+from assistant.intake.taxonomy import clean_label, split_name_value
+from assistant.intake.values import normalise_text, parse_value
 
 __all__ = ["Comparison", "DimensionDelta", "FieldChange", "FindingRef", "RowChange", "ScoreDelta",
            "SuggestionOutcome", "compare", "compare_reviews", "HEADER_FIELDS", "INDICATOR_FIELDS"]

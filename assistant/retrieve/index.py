@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from assistant import index_build
+from assistant.retrieve import build as index_build
 from assistant.errors import InputError
-from assistant.index_build import IndexData
+from assistant.retrieve.build import IndexData
 from assistant.labels import LEVEL1_CN, LEVEL2_CN
 from assistant.models import Facts, NormIndicator, Precedent, RetrievalEvidence, Suggestion, Target
-from assistant.quantities import main_quantity
-from assistant.textproc import content_tokens, tokens
+from assistant.intake.quantities import main_quantity
+from assistant.intake.textproc import content_tokens, tokens
 
 __all__ = ["PrecedentIndex", "project_text"]
 

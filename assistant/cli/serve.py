@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from assistant.cli_errors import handle_errors
+from assistant.cli.errors import handle_errors
 
 
 @click.command("serve")

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import InputError
-from assistant.importers.xlsx_grid import Cell, Grid, col_letter, read_grid, where
-from assistant.importers.xlsx_labels import (
+from assistant.intake.xlsx_grid import Cell, Grid, col_letter, read_grid, where
+from assistant.intake.xlsx_labels import (
     AMOUNT_FIELDS,
     ANNUAL_COLUMN,
     GROUP_LABELS,
@@ -31,8 +31,8 @@ from assistant.importers.xlsx_labels import (
     split_inline,
     unit_factor,
 )
-from assistant.importers.xlsx_preflight import MAX_FILE_BYTES, check_workbook_file
-from assistant.importers.xlsx_template import write_template
+from assistant.intake.xlsx_preflight import MAX_FILE_BYTES, check_workbook_file
+from assistant.intake.xlsx_template import write_template
 from assistant.models import Indicator, Target
 
 __all__ = ["read_targets", "write_template"]

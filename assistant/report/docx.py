@@ -16,8 +16,8 @@ from docx.shared import Cm, Pt, RGBColor
 from docx.table import Table, _Cell
 
 from assistant.dimensions import DIMENSIONS
-from assistant.exporters import content as C
-from assistant.exporters.safe import safe_text
+from assistant.report import content as C
+from assistant.report.safe import safe_text
 from assistant.models import Review
 
 _BODY_FONT = "宋体"

@@ -1,6 +1,6 @@
 """`assistant batch FILE`: a resumable overnight batch with a progress bar (ETA) on stderr.
 
-Registered in the main CLI as the `batch` command; also runnable as `python -m assistant.batch_cli`.
+Registered in the main CLI as the `batch` command; also runnable as `python -m assistant.cli.batch`.
 Exit codes: 0 all reviewed, 2 bad input/config, 3 finished with bad lines or paused.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from assistant.cli_errors import EXIT_PARTIAL, handle_errors
+from assistant.cli.errors import EXIT_PARTIAL, handle_errors
 
 
 def make_deps(backend: str | None, *, profile: str | None = None, corpus: Path | None = None,

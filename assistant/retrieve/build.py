@@ -27,10 +27,10 @@ from sklearn.feature_extraction.text import TfidfTransformer
 
 from assistant.errors import InputError
 from assistant.models import Precedent, PrecedentIndicator, Target
-from assistant.records import content_hash, json_error, parse_target
-from assistant.quantities import main_quantity
-from assistant.taxonomy import normalise
-from assistant.textproc import GENERIC_TOKENS, tokens
+from assistant.intake.records import content_hash, json_error, parse_target
+from assistant.intake.quantities import main_quantity
+from assistant.intake.taxonomy import normalise
+from assistant.intake.textproc import GENERIC_TOKENS, tokens
 
 INDEX_FORMAT = "idx1"
 _SCHEMA = """

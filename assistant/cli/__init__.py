@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from assistant.cli_errors import EXIT_INPUT, EXIT_PARTIAL, handle_errors
+from assistant.cli.errors import EXIT_INPUT, EXIT_PARTIAL, handle_errors
 from assistant.errors import AssistantError, InputError
 
 
@@ -41,11 +41,11 @@ def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpu
     """审核绩效目标表（.json / .jsonl 批量 / .xlsx）。"""
     from assistant.pipeline import build_deps
     from assistant.pipeline import review as run_review
-    from assistant.render import to_markdown
+    from assistant.report.markdown import to_markdown
     from assistant.settings import load_settings
 
-    from assistant.intake import read_source
-    from assistant.report_export import check_export_path
+    from assistant.intake.reader import read_source
+    from assistant.report.export import check_export_path
 
     if export_path is not None:
         check_export_path(export_path)
@@ -74,7 +74,7 @@ def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpu
             else:
                 click.echo(to_markdown(r))
     if export_path is not None and reviews:
-        from assistant.report_export import write_export
+        from assistant.report.export import write_export
 
         write_export(reviews, export_path)
         click.echo(f"已导出：{export_path}", err=True)
@@ -145,7 +145,7 @@ def corpus() -> None:
 @handle_errors
 def corpus_search(query: str, k: int, fmt: str) -> None:
     """按项目名称、目标或指标检索相似的已批复项目。"""
-    from assistant.corpus_store import open_index
+    from assistant.retrieve.corpus import open_index
     from assistant.settings import load_settings
 
     index = open_index(load_settings())
@@ -167,14 +167,14 @@ def corpus_search(query: str, k: int, fmt: str) -> None:
 @handle_errors
 def corpus_import(file: Path, name: str | None) -> None:
     """导入本单位已批复的绩效目标（.jsonl / .json / .xlsx）作为先例。"""
-    from assistant.corpus_store import import_file
+    from assistant.retrieve.corpus import import_file
     from assistant.settings import load_settings
 
     settings = load_settings()
     result = import_file(file, settings, name=name)
     click.echo(f"已导入 {result.added} 项（跳过重复 {result.duplicates} 项）→ {result.path}")
     if result.added:
-        from assistant.corpus_store import open_index
+        from assistant.retrieve.corpus import open_index
 
         index = open_index(settings)
         click.echo(f"先例库索引已更新：{len(index)} 项，版本 {index.version}")
@@ -187,7 +187,7 @@ def corpus_index(workers: int | None) -> None:
     """建立（或载入已有的）先例库索引，并显示其规模和版本；先例库很大时可提前运行。"""
     import time
 
-    from assistant.corpus_store import corpus_files, index_key, index_root, open_index
+    from assistant.retrieve.corpus import corpus_files, index_key, index_root, open_index
     from assistant.settings import load_settings
 
     settings = load_settings()
@@ -206,7 +206,7 @@ def corpus_index(workers: int | None) -> None:
 @handle_errors
 def template_command(style: str, output: Path) -> None:
     """生成空白的绩效目标申报表 Excel 模板（填好后可直接 assistant review）。"""
-    from assistant.importers.xlsx_template import write_template
+    from assistant.intake.xlsx_template import write_template
 
     if output.suffix.lower() != ".xlsx":
         raise InputError("模板文件须以 .xlsx 结尾", where=str(output))
@@ -216,15 +216,15 @@ def template_command(style: str, output: Path) -> None:
 
 def _register_optional() -> None:
     """Command groups that live in their own modules (evaluation, templates, web)."""
-    from assistant.evaluate.cli import eval_group
+    from assistant.cli.evaluate import eval_group
 
     main.add_command(eval_group)
-    from assistant.batch_cli import batch_command
+    from assistant.cli.batch import batch_command
 
     main.add_command(batch_command)
     main.add_command(template_command)
     try:
-        from assistant.web.cli import serve_command
+        from assistant.cli.serve import serve_command
     except ImportError:  # pragma: no cover
         pass
     else:

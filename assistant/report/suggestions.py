@@ -7,7 +7,7 @@ from __future__ import annotations
 from assistant.models import CritiqueInput, CritiqueResult, Finding, Indicator, Suggestion, Target
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import Profile
-from assistant.taxonomy import normalise
+from assistant.intake.taxonomy import normalise
 
 
 def apply_suggestion(target: Target, s: Suggestion) -> tuple[Target, int] | None:

@@ -14,7 +14,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-_DICT = Path(__file__).resolve().parent / "data" / "domain_dict.txt"
+_DICT = Path(__file__).resolve().parent.parent / "data" / "domain_dict.txt"
 _lock = threading.Lock()
 _tokenizer = None
 

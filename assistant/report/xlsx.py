@@ -15,8 +15,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from assistant.dimensions import DIMENSIONS
-from assistant.exporters import content as C
-from assistant.exporters.safe import safe_text
+from assistant.report import content as C
+from assistant.report.safe import safe_text
 from assistant.models import Review
 
 _THIN = Side(style="thin", color="808080")
