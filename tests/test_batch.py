@@ -22,16 +22,11 @@ from click.testing import CliRunner
 
 from assistant.batch import RESULTS, export_results, iter_results, run_batch
 from assistant.cli.batch import batch_command
-from assistant.models import CritiqueInput
 from assistant.critique.offline import OfflineCritic
-from assistant.models import CritiqueResult
+from assistant.models import CritiqueInput, CritiqueResult
 from assistant.pipeline import Deps, build_deps
 from assistant.settings import REPO_DIR, load_settings
-
-try:
-    from fake_openai import FakeOpenAI, Reply, answer
-except ImportError:  # pragma: no cover
-    from tests.fake_openai import FakeOpenAI, Reply, answer
+from tests.fake_openai import FakeOpenAI, Reply, answer
 
 CORPUS = REPO_DIR / "corpus" / "approved_targets.jsonl"
 

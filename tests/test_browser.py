@@ -222,8 +222,9 @@ def test_admin_manages_users_tokens_profiles_and_batches(server, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium fonts-wqy-microhei)")
 def test_unit_resubmits_compares_and_manages_own_tokens(server):
     sync_api = pytest.importorskip("playwright.sync_api")
-    import httpx
     import json
+
+    import httpx
 
     SHOTS.mkdir(exist_ok=True)
     draft = (ROOT / "samples" / "draft.json").read_text(encoding="utf-8")

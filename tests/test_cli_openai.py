@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from assistant.cli import main
-from tests.fake_openai import FakeOpenAI, answer, error, fake_openai, gullible, valid  # noqa: F401
+from tests.fake_openai import FakeOpenAI, error, gullible, valid
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "draft.json"
 

@@ -8,12 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from assistant.models import CritiqueInput
 from assistant.dimensions import DIMENSION_KEYS, grade_for
-from assistant.models import CritiqueResult, DimensionScore, Dimensions, Finding, Indicator, Review, Target
-from assistant.pipeline import Deps, build_deps, review
-from assistant.intake.records import parse_target
 from assistant.intake.reader import read_targets
+from assistant.intake.records import parse_target
+from assistant.models import (
+    CritiqueInput,
+    CritiqueResult,
+    Dimensions,
+    DimensionScore,
+    Finding,
+    Indicator,
+    Review,
+    Target,
+)
+from assistant.pipeline import Deps, build_deps, review
 from assistant.report.markdown import to_markdown
 from assistant.report.merge import VETO_CAP, cap_dimensions, overall
 from assistant.retrieve.index import PrecedentIndex

@@ -14,45 +14,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.errors import ConfigError
-from assistant.pipeline import build_deps
 from assistant.rules.catalogue import RULES
-from assistant.settings import load_settings
-from assistant.web.app import CSP, WebConfig, create_app, ensure_admin
-from assistant.web.auth import hash_password
 from assistant.store import MIGRATIONS
+from assistant.web.app import CSP, WebConfig, create_app
 from assistant.web.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))
-HTML = {"Accept": "text/html"}
-PW = "password-123"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, minutes: float) -> None:
-        self.t += minutes * 60
-
-
-@pytest.fixture(scope="module")
-def deps():
-    return build_deps(load_settings({}))
+from tests.webkit import DRAFT, HTML, PW, ROOT, USERS, Clock, api_token, make_app, ui_login
 
 
 def _app(tmp_path: Path, deps, *, clock=None, **config):
-    settings = load_settings({}, db_path=tmp_path / "web.db")
-    store = Store(settings.db_path)
-    ensure_admin(store, username="root", password="root-password")
-    pw = hash_password(PW)
-    for name, role, unit in [("unitA", "unit", "甲单位"), ("unitB", "unit", "乙单位"), ("rev", "reviewer", "")]:
-        store.create_user(username=name, password_hash=pw, role=role, unit=unit)
-    cfg = WebConfig(rate_per_s=0, login_rate_per_s=0, **config)
-    return create_app(settings, deps=deps, store=store, config=cfg, clock=clock)
+    return make_app(tmp_path / "web.db", deps, users=USERS[:3], clock=clock,
+                    config=WebConfig(rate_per_s=0, login_rate_per_s=0, **config))
 
 
 @pytest.fixture(scope="module")
@@ -61,29 +32,19 @@ def client(tmp_path_factory, deps):
         yield c
 
 
-def _token(c: TestClient, name: str, pw: str = PW) -> dict[str, str]:
-    r = c.post("/api/login", json={"username": name, "password": pw})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
+_token = api_token
 
 
 @pytest.fixture(scope="module")
 def tok(client):
-    return {n: _token(client, n, "root-password" if n == "root" else PW) for n in ("root", "unitA", "unitB", "rev")}
+    return {n: _token(client, n) for n in ("root", "unitA", "unitB", "rev")}
 
 
 def _rules(review: dict) -> set[str]:
     return {f["rule_id"] for f in review["findings"]}
 
 
-def _ui_login(app, name: str, pw: str = PW) -> TestClient:
-    c = TestClient(app)
-    page = c.get("/login", headers=HTML)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = c.post("/login", data={"username": name, "password": pw, "csrf_token": csrf}, headers=HTML,
-               follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return c
+_ui_login = ui_login
 
 
 # -- authorisation -----------------------------------------------------------------------------
@@ -97,7 +58,7 @@ def test_admin_endpoints_refuse_other_roles(client, tok):
              ("post", "/api/corpus/import", {"files": {"file": ("a.jsonl", b"{}", "application/json")}})]
     for who in ("unitA", "rev"):
         for method, url, kw in calls:
-            r = getattr(client, "request")(method.upper(), url, headers=tok[who], **kw)
+            r = client.request(method.upper(), url, headers=tok[who], **kw)
             assert r.status_code == 403, (who, method, url, r.status_code, r.text)
             assert "管理员" in r.json()["error"]
     assert client.get("/api/active-profile", headers=tok["unitA"]).json()["name"] == "default"

@@ -10,33 +10,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.pipeline import build_deps
-from assistant.settings import load_settings
-from assistant.web.app import WebConfig, create_app, ensure_admin
-from assistant.web.auth import hash_password
 from assistant.store import MIGRATIONS
+from assistant.web.app import WebConfig
 from assistant.web.store import Store
+from tests.webkit import DRAFT, api_token, make_app
 
-ROOT = Path(__file__).resolve().parents[1]
-DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))
 TRACEBACK = re.compile(r"Traceback|File \"|\.py\"|line \d+, in ")
 
 
-@pytest.fixture(scope="module")
-def deps():
-    return build_deps(load_settings({}))
-
-
 def _make(tmp_path: Path, deps, **config) -> TestClient:
-    settings = load_settings({}, db_path=tmp_path / "web.db")
-    store = Store(settings.db_path)
-    ensure_admin(store, username="root", password="root-password")
-    pw = hash_password("password-123")  # one argon2 hash for every test user (fast)
-    for name, role, unit in [("unitA", "unit", "甲单位"), ("unitB", "unit", "乙单位"), ("rev", "reviewer", ""),
-                             ("exp", "expert", "")]:
-        store.create_user(username=name, password_hash=pw, role=role, unit=unit)
-    app = create_app(settings, deps=deps, store=store, config=WebConfig(**config))
-    return TestClient(app)
+    return TestClient(make_app(tmp_path / "web.db", deps, config=WebConfig(**config)))
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +30,7 @@ def client(tmp_path_factory, deps):
 
 @pytest.fixture(scope="module")
 def tokens(client):
-    out = {}
-    for name, pw in [("unitA", "password-123"), ("unitB", "password-123"), ("rev", "password-123"),
-                     ("exp", "password-123"), ("root", "root-password")]:
-        r = client.post("/api/login", json={"username": name, "password": pw})
-        assert r.status_code == 200, r.text
-        out[name] = {"Authorization": f"Bearer {r.json()['token']}"}
-    return out
+    return {name: api_token(client, name) for name in ("unitA", "unitB", "rev", "exp", "root")}
 
 
 def _no_traceback(resp) -> None:

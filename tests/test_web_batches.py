@@ -7,10 +7,9 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from assistant.pipeline import build_deps, review
+from assistant.pipeline import review
 from assistant.settings import load_settings
 from assistant.web.app import WebConfig, create_app, ensure_admin
 from assistant.web.auth import hash_password
@@ -18,11 +17,6 @@ from assistant.web.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def deps():
-    return build_deps(load_settings({}))
 
 
 def _store(tmp_path: Path) -> tuple[Store, int]:

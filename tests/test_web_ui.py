@@ -9,11 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.pipeline import build_deps
-from assistant.settings import load_settings
-from assistant.web.app import create_app
-from assistant.web.auth import hash_password
-from assistant.web.store import Store
+from tests.webkit import csrf, make_app, ui_login
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT_TEXT = (ROOT / "samples" / "draft.json").read_text(encoding="utf-8")
@@ -21,27 +17,12 @@ HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    settings = load_settings({}, db_path=tmp_path_factory.mktemp("ui") / "ui.db")
-    store = Store(settings.db_path)
-    pw = hash_password("password-123")
-    for name, role, unit in [("unitA", "unit", "甲单位"), ("unitB", "unit", "乙单位"), ("rev", "reviewer", ""),
-                             ("exp", "expert", "")]:
-        store.create_user(username=name, password_hash=pw, role=role, unit=unit)
-    return create_app(settings, deps=build_deps(settings), store=store)
+def app(tmp_path_factory, deps):
+    return make_app(tmp_path_factory.mktemp("ui") / "ui.db", deps, admin=False)
 
 
-def _csrf(client: TestClient, url: str = "/login") -> str:
-    page = client.get(url, headers=HTML)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-
-
-def _login(app, name: str) -> TestClient:
-    c = TestClient(app)
-    r = c.post("/login", data={"username": name, "password": "password-123", "csrf_token": _csrf(c)},
-               headers=HTML, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return c
+_csrf = csrf
+_login = ui_login
 
 
 def _submit(c: TestClient) -> int:

@@ -3,6 +3,7 @@ corpus import, audit log, the batch upload → status page flow, and an expired 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -12,11 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.critique.offline import OfflineCritic
-from assistant.pipeline import build_deps
-from assistant.settings import load_settings
-from assistant.web.app import WebConfig, create_app, ensure_admin
-from assistant.web.auth import hash_password
-from assistant.web.store import Store
+from assistant.web.app import WebConfig
+from tests.webkit import USERS, Clock, make_app
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))
@@ -40,26 +38,12 @@ class SometimesFallsBack:
         return result
 
 
-class Clock:
-    t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    settings = load_settings({}, db_path=tmp_path_factory.mktemp("uiadmin") / "ui.db")
-    store = Store(settings.db_path)
-    ensure_admin(store, username="root", password="root-password")
-    pw = hash_password("password-123")
-    for name, role, unit in [("unitA", "unit", "甲单位"), ("rev", "reviewer", "")]:
-        store.create_user(username=name, password_hash=pw, role=role, unit=unit)
-    deps = build_deps(settings)
-    deps.critic = SometimesFallsBack()
+def app(tmp_path_factory, deps):
     clock = Clock()
-    application = create_app(settings, deps=deps, store=store, clock=clock,
-                             config=WebConfig(rate_per_s=0, login_rate_per_s=0))
+    application = make_app(tmp_path_factory.mktemp("uiadmin") / "ui.db",
+                           dataclasses.replace(deps, critic=SometimesFallsBack()), users=(USERS[0], USERS[2]),
+                           clock=clock, config=WebConfig(rate_per_s=0, login_rate_per_s=0))
     application.state.test_clock = clock
     return application
 

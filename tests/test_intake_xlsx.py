@@ -236,7 +236,7 @@ def test_two_projects_stacked_on_one_sheet_with_review_block(tmp_path: Path) -> 
     wb.save(path)
     got = read_targets(path)
     assert [g.project_name for g in got] == [a.project_name, b.project_name]
-    for g, t in zip(got, (a, b)):
+    for g, t in zip(got, (a, b), strict=False):
         assert_header(g, t)
         assert g.indicators == stripped(t).indicators
 

@@ -13,9 +13,6 @@ from docx import Document
 from openpyxl import load_workbook
 
 from assistant.dimensions import DIMENSIONS, GRADE_MEANING, grade_for
-from assistant.report.docx import export_review_docx
-from assistant.report.safe import safe_text
-from assistant.report.xlsx import BATCH_HEADS, export_batch_xlsx, export_review_xlsx
 from assistant.models import (
     Dimensions,
     DimensionScore,
@@ -27,6 +24,9 @@ from assistant.models import (
     Suggestion,
     Target,
 )
+from assistant.report.docx import export_review_docx
+from assistant.report.safe import safe_text
+from assistant.report.xlsx import BATCH_HEADS, export_batch_xlsx, export_review_xlsx
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "approved_targets.jsonl"
 RECORDS = [Target.model_validate(json.loads(line)) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
@@ -39,7 +39,7 @@ def make_review(target: Target, *, scores: tuple[int, int, int, int] = (85, 70, 
     dims = Dimensions(**{
         key: DimensionScore(score=s, level=s / 20, rationale=f"{name}：示例意见，得分{s}。",
                             capped_by=["S-01"] if key == "suitability" else [])
-        for (key, name), s in zip(DIMENSIONS.items(), scores)
+        for (key, name), s in zip(DIMENSIONS.items(), scores, strict=False)
     })
     score = round(sum(scores) / 4)
     findings = [
@@ -132,7 +132,7 @@ def test_review_xlsx_content(tmp_path: Path, review: Review) -> None:
     row3 = next(r for r in ws.iter_rows(values_only=True) if r[0] == 3 and r[3] == t.indicators[2].name)
     assert row3[5].startswith("建议删除")
     scores = {r[0]: r[3] for r in ws.iter_rows(values_only=True) if r[0] in DIMENSIONS.values()}
-    assert scores == dict(zip(DIMENSIONS.values(), (85, 70, 55, 90)))
+    assert scores == dict(zip(DIMENSIONS.values(), (85, 70, 55, 90), strict=False))
     issues = wb["问题清单"]
     assert issues.auto_filter.ref == "A1:H6" and issues.freeze_panes == "A2"
     assert [r[1] for r in issues.iter_rows(min_row=2, values_only=True)] == ["错误", "错误", "警告", "警告", "提示"]
@@ -185,7 +185,7 @@ def test_formula_injection_is_escaped_everywhere(tmp_path: Path) -> None:
 
 def test_batch_summary(tmp_path: Path) -> None:
     reviews = [make_review(t, scores=s) for t, s in zip(RECORDS[:3], [(95, 92, 90, 97), (60, 40, 50, 30),
-                                                                      (80, 85, 82, 81)])]
+                                                                      (80, 85, 82, 81)], strict=False)]
     path = export_batch_xlsx(reviews, tmp_path / "batch.xlsx", generated_at=WHEN)
     wb = load_workbook(path)
     ws = wb["审核汇总"]

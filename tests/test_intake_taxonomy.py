@@ -10,8 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from assistant.models import Indicator, Target  # noqa: E402
 from assistant.intake.taxonomy import classify, normalise, split_name_value  # noqa: E402
+from assistant.models import Indicator, Target  # noqa: E402
 
 DATA_FILES = [ROOT / "corpus" / "approved_targets.jsonl", ROOT / "evals" / "items.jsonl"]
 

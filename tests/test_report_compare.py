@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.models import Dimensions, DimensionScore, Finding, Indicator, Review, ReviewMeta, Suggestion, Target
 from assistant.report.compare import compare, compare_reviews, match_rows
-from assistant.models import (DimensionScore, Dimensions, Finding, Indicator, Review, ReviewMeta, Suggestion,
-                              Target)
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = json.loads((ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))

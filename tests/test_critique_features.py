@@ -12,13 +12,13 @@ from assistant.critique.features import SCORER_FEATURES, extract, scored_rules, 
 from assistant.critique.offline import OfflineCritic, load_calibration, rationale
 from assistant.evaluate.defects import DefectContext, foreign_indicators
 from assistant.intake.facts import derive_facts
-from assistant.models import CritiqueInput, Finding, Indicator, RetrievalEvidence, Target
-from assistant.pipeline import Deps, prepare
 from assistant.intake.quantities import implied_totals
 from assistant.intake.reader import read_targets
+from assistant.intake.taxonomy import normalise
+from assistant.models import CritiqueInput, Finding, Indicator, RetrievalEvidence, Target
+from assistant.pipeline import Deps, prepare
 from assistant.retrieve.index import PrecedentIndex
 from assistant.rules.profiles import load_profile
-from assistant.intake.taxonomy import normalise
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus" / "approved_targets.jsonl"
@@ -255,7 +255,8 @@ def test_a_budget_made_of_several_cost_components_reconciles() -> None:
 
     t = _tourism(10.0)
     assert reconciles(10.0, implied_totals(normalise(t)))
-    assert not reconciles(100.0, implied_totals(normalise(t))) and not reconciles(0.5, implied_totals(normalise(t)))  # ×10, ÷20 (÷10 = 1 万元 matches
+    totals = implied_totals(normalise(t))
+    assert not reconciles(100.0, totals) and not reconciles(0.5, totals)  # ×10, ÷20 (÷10 = 1 万元 matches
     # the single 景观 product, 1.15 万元)
     assert not reconciles(None, implied_totals(normalise(t))) and not reconciles(0.0, implied_totals(normalise(t)))
     f0, _ = _features(t)

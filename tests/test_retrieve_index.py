@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from assistant.errors import InputError
+from assistant.intake.reader import read_targets
+from assistant.intake.records import content_hash
+from assistant.intake.taxonomy import normalise
 from assistant.retrieve import build as index_build
 from assistant.retrieve import corpus as corpus_store
-from assistant.errors import InputError
-from assistant.intake.records import content_hash
-from assistant.intake.reader import read_targets
 from assistant.retrieve.index import PrecedentIndex, project_text
 from assistant.settings import load_settings
-from assistant.intake.taxonomy import normalise
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus" / "approved_targets.jsonl"

@@ -9,13 +9,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 import pytest
 
 from assistant.cache import LLMCache
-from assistant.critique.llm import OpenAICritic, critique_many, make_embedder, extract_json, parse_answer, strip_think, sum_usage
+from assistant.critique.llm import (
+    OpenAICritic,
+    critique_many,
+    extract_json,
+    make_embedder,
+    parse_answer,
+    strip_think,
+    sum_usage,
+)
+from assistant.critique.prompts import PromptSet, prompt_hash
 from assistant.dimensions import DIMENSION_KEYS
-from assistant.retrieve.embeddings import EmbeddingClient, rrf
 from assistant.errors import ConfigError
 from assistant.intake.facts import derive_facts
 from assistant.intake.injection import find_injection
@@ -33,15 +40,9 @@ from assistant.models import (
     Suggestion,
     Target,
 )
-from assistant.critique.prompts import PromptSet, prompt_hash
+from assistant.retrieve.embeddings import EmbeddingClient, rrf
 from assistant.settings import REPO_DIR, load_settings
-
-try:
-    from fake_openai import FakeOpenAI, answer, error, fake_openai, gullible, prose, slow, text, think, valid
-except ImportError:  # tests/ is a package
-    from tests.fake_openai import FakeOpenAI, answer, error, fake_openai, gullible, prose, slow, text, think, valid
-
-__all__ = ["fake_openai"]  # the fixture, re-exported for pytest
+from tests.fake_openai import FakeOpenAI, answer, error, gullible, prose, slow, text, think, valid
 
 SECRET = "sk-test-DO-NOT-LEAK-0123456789abcdef"
 CORPUS = REPO_DIR / "corpus" / "approved_targets.jsonl"

@@ -17,13 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import main
-from assistant.models import Finding, Indicator, Target
-from assistant.intake.records import parse_target
 from assistant.intake.reader import read_targets
+from assistant.intake.records import parse_target
+from assistant.intake.taxonomy import normalise
+from assistant.models import Finding, Indicator, Target
 from assistant.rules.catalogue import RULES
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import load_profile
-from assistant.intake.taxonomy import normalise
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus" / "approved_targets.jsonl"

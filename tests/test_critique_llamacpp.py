@@ -18,7 +18,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-
 import pytest  # noqa: E402
 
 from assistant.critique.llm import OpenAICritic  # noqa: E402

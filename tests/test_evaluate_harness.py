@@ -21,18 +21,12 @@ from assistant.evaluate import defects as D
 from assistant.evaluate import runner  # noqa: E402
 from assistant.evaluate.report import to_html, to_markdown  # noqa: E402
 from assistant.evaluate.store import EvalStore  # noqa: E402
-from assistant.store import MIGRATIONS  # noqa: E402
-from assistant.models import Target  # noqa: E402
 from assistant.intake.reader import read_targets  # noqa: E402
-from assistant.settings import load_settings  # noqa: E402
 from assistant.intake.taxonomy import normalise  # noqa: E402
-
-try:
-    from fake_openai import FakeOpenAI, answer, error, fake_openai, valid
-except ImportError:  # tests/ is a package
-    from tests.fake_openai import FakeOpenAI, answer, error, fake_openai, valid
-
-__all__ = ["fake_openai"]  # the fixture, re-exported for pytest
+from assistant.models import Target  # noqa: E402
+from assistant.settings import load_settings  # noqa: E402
+from assistant.store import MIGRATIONS  # noqa: E402
+from tests.fake_openai import FakeOpenAI, answer, error, valid
 
 EVALS = ROOT / "evals"
 CORPUS = ROOT / "corpus" / "approved_targets.jsonl"
@@ -278,7 +272,7 @@ def test_defect_injectors_change_the_target_as_labelled(corpus):
             elif name == "vague_values":
                 assert any(i.value in D.VAGUE for i in v.indicators)
             elif name == "satisfaction_100":
-                assert all(i.value == "100%" for i, c in zip(v.indicators, _cats(v)) if c == "satisfaction")
+                assert all(i.value == "100%" for i, c in zip(v.indicators, _cats(v), strict=False) if c == "satisfaction")
             elif name == "low_quality_bar":
                 assert "≥50%" in [i.value for i in v.indicators]
             elif name == "budget_x10":
