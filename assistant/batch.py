@@ -32,9 +32,9 @@ from pydantic import Field
 
 from assistant.errors import InputError
 from assistant.intake.reader import Numbered, read_source
+from assistant.intake.records import content_hash
 from assistant.models import Review, Strict, Target, Usage
 from assistant.pipeline import Deps, review
-from assistant.intake.records import content_hash
 from assistant.store import connect, now
 
 JOBS = "batch_jobs"

@@ -14,7 +14,7 @@ DIMENSIONS: dict[str, str] = {
 }
 DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
 
-# 预算司 bands for evaluation results, reused for target review (a design choice, see SCORING.md §1).
+# 预算司 bands for evaluation results, reused for target review (a design choice, README "评分如何形成").
 GRADE_BANDS: tuple[tuple[int, str], ...] = ((90, "优"), (80, "良"), (60, "中"), (0, "差"))
 GRADE_MEANING: dict[str, str] = {
     "优": "可直接进入预算编制",

@@ -29,9 +29,5 @@ class ConfigError(AssistantError):
     code = "config_error"
 
 
-class BackendError(AssistantError):
-    code = "backend_error"
-
-
 class NotFoundError(AssistantError):
     code = "not_found"

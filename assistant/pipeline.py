@@ -15,14 +15,14 @@ from pathlib import Path
 from assistant.critique.base import Critic
 from assistant.critique.offline import OfflineCritic
 from assistant.intake.facts import derive_facts
+from assistant.intake.taxonomy import normalise
 from assistant.models import CritiqueInput, RetrievalEvidence, Review, ReviewMeta, Target
 from assistant.report.merge import finalise
+from assistant.report.suggestions import recheck_suggestions
 from assistant.retrieve.index import PrecedentIndex
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import Profile, load_profile
 from assistant.settings import Settings
-from assistant.report.suggestions import recheck_suggestions
-from assistant.intake.taxonomy import normalise
 
 
 @dataclass

@@ -100,7 +100,7 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def applied(conn: sqlite3.Connection) -> set[int]:

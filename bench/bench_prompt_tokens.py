@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.pipeline import build_deps, prepare, review  # noqa: E402
 from assistant.critique.prompts import PromptSet  # noqa: E402
 from assistant.intake.reader import read_targets  # noqa: E402
+from assistant.pipeline import build_deps, prepare, review  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 from tests.fake_openai import FakeOpenAI, valid  # noqa: E402
 

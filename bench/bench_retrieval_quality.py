@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assistant.intake.records import parse_target  # noqa: E402
 from assistant.intake.reader import read_targets  # noqa: E402
+from assistant.intake.records import parse_target  # noqa: E402
 from assistant.retrieve.index import PrecedentIndex, project_text  # noqa: E402
 
 

@@ -23,14 +23,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from assistant.intake.reader import read_targets  # noqa: E402
+from assistant.intake.records import parse_target  # noqa: E402
+from assistant.intake.taxonomy import normalise  # noqa: E402
 from assistant.models import Target  # noqa: E402
 from assistant.pipeline import build_deps, review  # noqa: E402
-from assistant.intake.records import parse_target  # noqa: E402
-from assistant.intake.reader import read_targets  # noqa: E402
 from assistant.retrieve.index import PrecedentIndex  # noqa: E402
 from assistant.rules.engine import run_rules  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
-from assistant.intake.taxonomy import normalise  # noqa: E402
 
 
 def load_items() -> list[tuple[Target, list[str]]]:

@@ -14,8 +14,8 @@ import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from assistant.models import Target
 from assistant.intake.reader import read_targets
+from assistant.models import Target
 from assistant.settings import REPO_DIR
 
 REAL_CORPUS = REPO_DIR / "corpus" / "approved_targets.jsonl"

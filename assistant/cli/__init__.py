@@ -39,13 +39,12 @@ def main() -> None:
 def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpus: Path | None, no_cache: bool,
            export_path: Path | None) -> None:
     """审核绩效目标表（.json / .jsonl 批量 / .xlsx）。"""
+    from assistant.intake.reader import read_source
     from assistant.pipeline import build_deps
     from assistant.pipeline import review as run_review
+    from assistant.report.export import check_export_path
     from assistant.report.markdown import to_markdown
     from assistant.settings import load_settings
-
-    from assistant.intake.reader import read_source
-    from assistant.report.export import check_export_path
 
     if export_path is not None:
         check_export_path(export_path)
@@ -210,7 +209,7 @@ def template_command(style: str, output: Path) -> None:
 
     if output.suffix.lower() != ".xlsx":
         raise InputError("模板文件须以 .xlsx 结尾", where=str(output))
-    write_template(output, style=style)
+    write_template(output, style="101" if style == "101" else "88")
     click.echo(f"已生成模板：{output}")
 
 
@@ -223,12 +222,9 @@ def _register_optional() -> None:
 
     main.add_command(batch_command)
     main.add_command(template_command)
-    try:
-        from assistant.cli.serve import serve_command
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        main.add_command(serve_command)
+    from assistant.cli.serve import serve_command
+
+    main.add_command(serve_command)
 
 
 _register_optional()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Literal, cast
 
 import click
 
 from assistant.cli.errors import handle_errors
-
 from assistant.settings import REPO_DIR
 
 EVALS = REPO_DIR / "evals"
+Backend = Literal["offline", "openai"]
 
 
 
@@ -134,7 +135,7 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
             bar.update(1)
 
         result = run_eval(items, ratings, sources if sources and sources.is_file() else None,
-                          settings=settings, backend=backend, epochs=epochs, folds=folds,
+                          settings=settings, backend=cast(Backend, backend), epochs=epochs, folds=folds,
                           crossfit=not no_crossfit, calibration_path=calibration, n_boot=n_boot, seed=seed,
                           corpus=corpus, profile=profile, progress=progress)
     if repeats:
@@ -143,9 +144,9 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
 
         base = build_deps(settings, profile=profile, backend="offline", corpus=corpus)
         with click.progressbar(length=repeats, label="重复分组", file=sys.stderr, show_pos=True) as bar:
-            def once(split_seed: int) -> object:
+            def once(split_seed: int) -> Any:
                 run = run_eval(items, ratings, sources if sources and sources.is_file() else None,
-                               settings=settings, backend=backend, epochs=epochs, folds=folds, n_boot=0,
+                               settings=settings, backend=cast(Backend, backend), epochs=epochs, folds=folds, n_boot=0,
                                seed=seed, corpus=corpus, profile=profile, keep_reviews=False, base_deps=base,
                                split_seed=split_seed)
                 bar.update(1)

@@ -30,8 +30,8 @@ import re
 from collections import Counter
 
 from assistant.dimensions import DIMENSION_KEYS
-from assistant.models import CritiqueInput, ImpliedTotal, NormIndicator, Target
 from assistant.intake.textproc import content_tokens
+from assistant.models import CritiqueInput, ImpliedTotal, NormIndicator, Target
 
 FEATURE_VERSION = "f10"
 DONOR_NOTE = 0.25  # donor_overlap at which the rationale names the approved project (explanation only)

@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.cache import LLMCache, make_key
 from assistant.critique.base import Critic
+from assistant.critique.prompts import PromptSet
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
 from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Suggestion, Usage
-from assistant.critique.prompts import PromptSet
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)

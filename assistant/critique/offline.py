@@ -31,8 +31,16 @@ from assistant.critique.features import (
 )
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
 from assistant.errors import ConfigError
-from assistant.models import (CritiqueInput, CritiqueResult, DimensionScore, Dimensions, Finding, NormIndicator, Strict,
-                              Suggestion)
+from assistant.models import (
+    CritiqueInput,
+    CritiqueResult,
+    Dimensions,
+    DimensionScore,
+    Finding,
+    NormIndicator,
+    Strict,
+    Suggestion,
+)
 from assistant.rules.catalogue import RULES
 
 CALIBRATION_PATH = Path(__file__).resolve().parent.parent / "data" / "calibration.json"
@@ -196,7 +204,7 @@ def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
             new = "≥95%"
         elif f.rule_id == "S-18" and v.number is not None:
             unit = v.unit or implied_unit(ind)
-            new = (f"≥{v.number:g}{unit}" if not ("成本" in ind.name) else f"≤{v.number:g}{unit}") if unit else None
+            new = (f"≥{v.number:g}{unit}" if "成本" not in ind.name else f"≤{v.number:g}{unit}") if unit else None
         if new:
             out.append(Suggestion(action="revise", indicator_index=ind.index, level1=ind.level1_label,
                                   level2=ind.level2_label, name=ind.name, value=new, original=v.raw,

@@ -58,7 +58,7 @@ def _fit_dim(X: np.ndarray, y: np.ndarray, names: list[str], alpha: float = ALPH
     (monotone, explainable), and a draft without detected problems scores 5."""
     model = Ridge(alpha=alpha, fit_intercept=False, positive=True)
     model.fit(X, 5.0 - y)
-    return DimensionModel(intercept=5.0, coef={n: -float(w) for n, w in zip(names, model.coef_)})
+    return DimensionModel(intercept=5.0, coef={n: -float(w) for n, w in zip(names, model.coef_, strict=False)})
 
 
 def fit(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, alpha: float = ALPHA,

@@ -6,17 +6,25 @@ The injectors and the benchmark's definitions (detected, placebo, flagged) are i
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from assistant.dimensions import DIMENSION_KEYS
-from assistant.evaluate.defects import (BY_NAME, CATALOGUE, DEFECT_VERSION, DROP, FLAG_LEVEL, DefectContext,
-                                        inject_all, placebo)
-from assistant.models import Review, Strict
-
+from assistant.errors import InputError
+from assistant.evaluate.defects import (
+    BY_NAME,
+    CATALOGUE,
+    DEFECT_VERSION,
+    DROP,
+    FLAG_LEVEL,
+    DefectContext,
+    inject_all,
+    placebo,
+)
+from assistant.models import Review, Strict, Target
 
 # --------------------------------------------------------------------------- detection
 
@@ -86,6 +94,77 @@ def _mean(xs: Sequence[float | bool]) -> float | None:
     return float(sum(xs) / len(xs)) if xs else None
 
 
+def _calibration_for(settings: Any, base: Any, *, crossfit: bool, calibration_path: Path | None,
+                     eval_items: Path | None, eval_ratings: Path | None, eval_sources: Path | None
+                     ) -> tuple[Callable[[str], Any], str]:
+    """(record id → the calibration that scores it, description). Cross-fitted: a record that is the source of
+    rated items is scored with a calibration fitted without those items."""
+    from assistant.critique.offline import load_calibration
+    from assistant.evaluate import calibrate as _cal
+    from assistant.evaluate.ratings import load_item_sources, load_ratings
+    from assistant.intake.reader import read_targets
+
+    if not (crossfit and eval_items and eval_ratings and Path(eval_items).is_file() and Path(eval_ratings).is_file()):
+        fixed = load_calibration(calibration_path)
+        return (lambda rid: fixed), f"calibration as is: {calibration_path or 'shipped'} ({fixed.fitted_on or fixed.method})"
+    items = read_targets(Path(eval_items))
+    ratings = load_ratings(eval_ratings)
+    src = {k: v.source_id for k, v in load_item_sources(eval_sources).items()} if (
+        eval_sources and Path(eval_sources).is_file()) else {}
+    cons = _cal.consensus_targets(ratings)
+    feats = _cal.collect([t for t in items if t.id in cons], src, base)
+    groups = {f.group for f in feats}
+    cache: dict[str, Any] = {}
+
+    def cal_for(rid: str) -> Any:
+        key = rid if rid in groups else ""
+        if key not in cache:
+            cache[key] = _cal.fit([f for f in feats if f.group != key], cons, label=f"leave-source-out {key or 'none'}")
+        return cache[key]
+
+    return cal_for, "cross-fitted: records that are sources of rated items use a calibration fitted without those items"
+
+
+def _record_outcomes(rec: Target, deps: Any, ctx: DefectContext, names: Sequence[str] | None,
+                     placebo_hits: dict[str, list[bool]], orig_flags: dict[str, list[bool]]) -> list[Outcome]:
+    """The original, its placebo rewrite and every injected defect of one record, reviewed and compared."""
+    from assistant.pipeline import review
+
+    excl = [rec.id or ""]
+    r0 = review(rec, deps, exclude_ids=excl)
+    p = placebo(rec, ctx).model_copy(update={"id": f"{rec.id}~placebo"})
+    rp = review(p, deps, exclude_ids=excl)
+    for d in DIMENSION_KEYS:
+        f, dr, _, _ = compare(r0, rp, d)
+        placebo_hits[d].append(f or dr)
+        orig_flags[d].append(flagged(r0, d))
+    out = []
+    for defect, variant in inject_all(rec, ctx, names):
+        rv = review(variant, deps, exclude_ids=excl)
+        f, dr, delta, new = compare(r0, rv, defect.dimension)
+        out.append(Outcome(record_id=rec.id or "", defect=defect.name, dimension=defect.dimension,
+                           by_finding=f, by_drop=dr, detected=f or dr, delta_level=round(delta, 3),
+                           delta_overall=rv.score - r0.score, flagged_variant=flagged(rv, defect.dimension),
+                           flagged_original=flagged(r0, defect.dimension), new_rules=new))
+    return out
+
+
+def _rows(outcomes: list[Outcome], names: Sequence[str] | None) -> list[DefectRow]:
+    rows = []
+    for defect in CATALOGUE:
+        if names and defect.name not in names:
+            continue
+        outs = [o for o in outcomes if o.defect == defect.name]
+        rows.append(DefectRow(
+            defect=defect.name, dimension=defect.dimension, description=defect.description, n=len(outs),
+            recall=_mean([o.detected for o in outs]), recall_finding=_mean([o.by_finding for o in outs]),
+            recall_drop=_mean([o.by_drop for o in outs]), mean_delta_level=_mean([o.delta_level for o in outs]),
+            flagged_variants=_mean([o.flagged_variant for o in outs]),
+            false_alarm_originals=_mean([o.flagged_original for o in outs]),
+            missed=[o.record_id for o in outs if not o.detected]))
+    return rows
+
+
 def run_defects(
     *,
     settings: Any,
@@ -102,52 +181,20 @@ def run_defects(
     record_ids: Sequence[str] | None = None,
 ) -> DefectReport:
     """Inject every catalogue defect into every approved record and measure detection."""
-    from assistant.retrieve.corpus import load_all
-    from assistant.critique.offline import load_calibration
-    from assistant.evaluate import calibrate as _cal
-    from assistant.evaluate.ratings import load_item_sources, load_ratings
     from assistant.evaluate.runner import make_critic
-    from assistant.pipeline import Deps, build_deps, review
-    from assistant.intake.reader import read_targets
+    from assistant.pipeline import Deps, build_deps
+    from assistant.retrieve.corpus import load_all
 
     unknown = [n for n in names or () if n not in BY_NAME]
     if unknown:
-        from assistant.errors import InputError
-
         raise InputError(f"未知缺陷类型：{', '.join(unknown)}（可选：{', '.join(BY_NAME)}）")
     base = build_deps(settings, profile=profile, backend="offline", corpus=corpus)
     records = [r for r in load_all(settings, corpus) if r.id and r.indicators]
     ctx = DefectContext(records=records, seed=seed)  # donors come from the whole corpus
     if record_ids:
         records = [r for r in records if r.id in set(record_ids)]
-
-    # scorer per record: leave-one-source-out when the record is the source of rated items
-    cal_cache: dict[str, Any] = {}
-    if crossfit and eval_items and eval_ratings and Path(eval_items).is_file() and Path(eval_ratings).is_file():
-        items = read_targets(Path(eval_items))
-        ratings = load_ratings(eval_ratings)
-        src = {k: v.source_id for k, v in load_item_sources(eval_sources).items()} if (
-            eval_sources and Path(eval_sources).is_file()) else {}
-        cons = _cal.consensus_targets(ratings)
-        feats = _cal.collect([t for t in items if t.id in cons], src, base)
-        groups = {f.group for f in feats}
-
-        def cal_for(rid: str) -> Any:
-            key = rid if rid in groups else ""
-            if key not in cal_cache:
-                cal_cache[key] = _cal.fit([f for f in feats if f.group != key], cons,
-                                          label=f"leave-source-out {key or 'none'}")
-            return cal_cache[key]
-
-        scorer = "cross-fitted: records that are sources of rated items use a calibration fitted without those items"
-    else:
-        fixed = load_calibration(calibration_path)
-
-        def cal_for(rid: str) -> Any:
-            return fixed
-
-        scorer = f"calibration as is: {calibration_path or 'shipped'} ({fixed.fitted_on or fixed.method})"
-
+    cal_for, scorer = _calibration_for(settings, base, crossfit=crossfit, calibration_path=calibration_path,
+                                       eval_items=eval_items, eval_ratings=eval_ratings, eval_sources=eval_sources)
     deps_cache: dict[int, Any] = {}
 
     def deps_for(rid: str) -> Any:
@@ -161,35 +208,7 @@ def run_defects(
     placebo_hits: dict[str, list[bool]] = defaultdict(list)
     orig_flags: dict[str, list[bool]] = defaultdict(list)
     for rec in records:
-        deps = deps_for(rec.id or "")
-        excl = [rec.id or ""]
-        r0 = review(rec, deps, exclude_ids=excl)
-        p = placebo(rec, ctx).model_copy(update={"id": f"{rec.id}~placebo"})
-        rp = review(p, deps, exclude_ids=excl)
-        for d in DIMENSION_KEYS:
-            f, dr, _, _ = compare(r0, rp, d)
-            placebo_hits[d].append(f or dr)
-            orig_flags[d].append(flagged(r0, d))
-        for defect, variant in inject_all(rec, ctx, names):
-            rv = review(variant, deps, exclude_ids=excl)
-            f, dr, delta, new = compare(r0, rv, defect.dimension)
-            outcomes.append(Outcome(record_id=rec.id or "", defect=defect.name, dimension=defect.dimension,
-                                    by_finding=f, by_drop=dr, detected=f or dr, delta_level=round(delta, 3),
-                                    delta_overall=rv.score - r0.score, flagged_variant=flagged(rv, defect.dimension),
-                                    flagged_original=flagged(r0, defect.dimension), new_rules=new))
-
-    rows = []
-    for defect in CATALOGUE:
-        if names and defect.name not in names:
-            continue
-        outs = [o for o in outcomes if o.defect == defect.name]
-        rows.append(DefectRow(
-            defect=defect.name, dimension=defect.dimension, description=defect.description, n=len(outs),
-            recall=_mean([o.detected for o in outs]), recall_finding=_mean([o.by_finding for o in outs]),
-            recall_drop=_mean([o.by_drop for o in outs]), mean_delta_level=_mean([o.delta_level for o in outs]),
-            flagged_variants=_mean([o.flagged_variant for o in outs]),
-            false_alarm_originals=_mean([o.flagged_original for o in outs]),
-            missed=[o.record_id for o in outs if not o.detected]))
+        outcomes += _record_outcomes(rec, deps_for(rec.id or ""), ctx, names, placebo_hits, orig_flags)
     by_dim: dict[str, dict[str, float | int | None]] = {}
     for d in DIMENSION_KEYS:
         outs = [o for o in outcomes if o.dimension == d]
@@ -198,8 +217,8 @@ def run_defects(
                      "variants_flagged": _mean([o.flagged_variant for o in outs])}
     return DefectReport(
         corpus=str(corpus or settings.corpus_path), corpus_version=base.index.version if base.index else "",
-        n_records=len(records), seed=seed, backend=backend, scorer=scorer, rows=rows, by_dimension=by_dim,
-        placebo_false_alarm={d: _mean(v) for d, v in placebo_hits.items()},
+        n_records=len(records), seed=seed, backend=backend, scorer=scorer, rows=_rows(outcomes, names),
+        by_dimension=by_dim, placebo_false_alarm={d: _mean(v) for d, v in placebo_hits.items()},
         originals_flagged={d: _mean(v) for d, v in orig_flags.items()}, outcomes=outcomes)
 
 

@@ -32,9 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.retrieve.build import main_quantity
-from assistant.models import Indicator, NormIndicator, Target
 from assistant.intake.taxonomy import normalise
+from assistant.models import Indicator, NormIndicator, Target
+from assistant.retrieve.build import main_quantity
 
 DROP = 0.5
 FLAG_LEVEL = 2.5

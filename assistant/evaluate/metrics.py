@@ -11,7 +11,7 @@ Conventions used throughout:
   "rounded mean of the other raters" of ``rater_baseline``), it is rounded **half to even**
   (``numpy.rint``: 3.5 → 4, 2.5 → 2) by default, because that is the definition that reproduces
   the figures published in evals/README.md (half up gives e.g. completeness 0.887–0.942 instead
-  of the published 0.90–0.92; see tests/test_metrics.py). Means of three raters never tie, so the
+  of the published 0.90–0.92; see tests/test_evaluate_metrics.py). Means of three raters never tie, so the
   choice only matters for two-rater means.
 """
 
@@ -139,7 +139,7 @@ def grade_agreement(a: ArrayLike, b: ArrayLike) -> float:
     x, y = _pair(a, b)
     if x.size == 0:
         return float("nan")
-    return float(np.mean([grade_of(s) == grade_of(t) for s, t in zip(x, y)]))
+    return float(np.mean([grade_of(s) == grade_of(t) for s, t in zip(x, y, strict=False)]))
 
 
 def grade_index(scores: ArrayLike) -> np.ndarray:
@@ -259,7 +259,7 @@ def confusion(a: Sequence[Any] | np.ndarray, b: Sequence[Any] | np.ndarray, labe
         raise ValueError("length mismatch")
     pos = {lab: i for i, lab in enumerate(labels)}
     table = [[0] * len(labels) for _ in labels]
-    for s, t in zip(la, lb):
+    for s, t in zip(la, lb, strict=False):
         if s in pos and t in pos:
             table[pos[s]][pos[t]] += 1
     return table

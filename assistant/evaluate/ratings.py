@@ -32,8 +32,8 @@ from pydantic import Field, ValidationError
 
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, DimensionKey, grade_for
 from assistant.errors import InputError
-from assistant.models import Grade, Strict, Target
 from assistant.intake.records import json_error
+from assistant.models import Grade, Strict, Target
 
 GRADE_MIDPOINTS: dict[str, float] = {"优": 95.0, "良": 85.0, "中": 70.0, "差": 45.0}
 GRADE_ALIASES: dict[str, str] = {"优秀": "优", "良好": "良", "中等": "中", "较差": "差"}

@@ -9,7 +9,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +84,14 @@ AGREEMENT_HEADER = [
 ]
 
 
-def _md_table(header: list[tuple[str, str]], rows: list[Mapping[str, Any]]) -> str:
+def _md_table(header: list[tuple[str, str]], rows: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| " + " | ".join(h for _, h in header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(k, "")) for k, _ in header) + " |")
     return "\n".join(lines)
 
 
-def _html_table(header: list[tuple[str, str]], rows: list[Mapping[str, Any]], cls: str = "") -> str:
+def _html_table(header: list[tuple[str, str]], rows: Sequence[Mapping[str, Any]], cls: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k, _ in header) + "</tr>"
                    for r in rows)
@@ -101,7 +101,7 @@ def _html_table(header: list[tuple[str, str]], rows: list[Mapping[str, Any]], cl
 def _confusion_md(d: Mapping[str, Any]) -> str:
     labels = d["labels"]
     lines = ["| consensus ↓ / model → | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
-    for lab, row in zip(labels, d["confusion"]):
+    for lab, row in zip(labels, d["confusion"], strict=False):
         lines.append(f"| **{lab}** | " + " | ".join(str(x) for x in row) + " |")
     return "\n".join(lines)
 
@@ -294,7 +294,7 @@ def plot_confusions(metrics: Mapping[str, Any]) -> bytes:
     keys = [k for k in KEYS if k in dims]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.5))
     axes = [axes] if len(keys) == 1 else list(axes)
-    for ax, key in zip(axes, keys):
+    for ax, key in zip(axes, keys, strict=False):
         d = dims[key]
         mat = d["confusion"]
         labels = d["labels"]
@@ -330,7 +330,7 @@ def plot_scatter(run: Any) -> bytes:
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.4))
     axes = [axes] if len(keys) == 1 else list(axes)
     rng = np.random.default_rng(0)
-    for ax, key in zip(axes, keys):
+    for ax, key in zip(axes, keys, strict=False):
         ids, mats = ratings_matrix(ratings, key) if ratings else ([], {})
         cons = consensus(mats) if mats else np.array([])
         xs = np.array([pred.get(i, {}).get(key, np.nan) for i in ids], dtype=float)

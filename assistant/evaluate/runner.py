@@ -23,13 +23,13 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sklearn.model_selection import GroupKFold
 
 from assistant.critique.offline import SCORER_VERSION, Calibration, OfflineCritic, load_calibration
@@ -47,10 +47,10 @@ from assistant.evaluate.metrics import (
     spearman,
 )
 from assistant.evaluate.ratings import ItemSource, Rating, load_item_sources, load_ratings, ratings_matrix
+from assistant.intake.reader import read_targets
 from assistant.models import Review, Strict, Target
 from assistant.pipeline import Deps, build_deps
 from assistant.pipeline import review as _review
-from assistant.intake.reader import read_targets
 from assistant.settings import Settings
 
 SCORE_KEYS = (*DIMENSION_KEYS, "overall")
@@ -148,6 +148,91 @@ def _split(targets: Sequence[Target], groups: Sequence[str], folds: int, shuffle
     return [(list(a), list(b)) for a, b in splitter.split(list(range(len(targets))), groups=list(groups))]
 
 
+class _Plan(Strict):
+    """Which calibration reviews which rated items (one entry per fold, or one for a given calibration)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    folds: list[tuple[Calibration, list[int]]]
+    fold_info: list[FoldInfo] = Field(default_factory=list)
+    label: str
+    warnings: list[str] = Field(default_factory=list)
+
+
+def _crossfit_plan(rated: list[Target], source_of: dict[str, str], rating_rows: list[Rating], base: Deps,
+                   folds: int, split_seed: int | None) -> _Plan:
+    """GroupKFold by source record; each fold's calibration is fitted on the other folds only."""
+    cons = _cal.consensus_targets(rating_rows)
+    feats = _cal.collect(rated, {k: v for k, v in source_of.items() if k and v}, base)
+    groups = [f.group for f in feats]
+    plan = _Plan(folds=[], label="crossfit")
+    for k, (train, test) in enumerate(_split(rated, groups, folds, split_seed)):
+        train_feats = [feats[i] for i in train]
+        cal = _cal.fit(train_feats, cons, label=f"crossfit fold {k + 1}")
+        info = FoldInfo(fold=k + 1, train_items=sorted(f.item_id for f in train_feats),
+                        test_items=sorted(feats[i].item_id for i in test),
+                        train_groups=sorted({groups[i] for i in train}),
+                        test_groups=sorted({groups[i] for i in test}), calibration=cal.model_dump())
+        if set(info.train_groups) & set(info.test_groups):  # GroupKFold guarantees this; keep it checked
+            raise AssertionError("cross-fit leak: a source record is on both sides of a fold")
+        plan.fold_info.append(info)
+        plan.folds.append((cal, list(test)))
+    return plan
+
+
+def _given_plan(n_items: int, calibration_path: Path | str | None, items: Path | str) -> _Plan:
+    """The calibration evaluated as is (e.g. on a separate test split), with a warning when it is in-sample."""
+    cal = load_calibration(Path(calibration_path) if calibration_path else None)
+    plan = _Plan(folds=[(cal, list(range(n_items)))], label=cal.fitted_on or cal.method)
+    if cal.method.startswith("default"):
+        plan.warnings.append("no usable calibration (missing, or fitted for another feature version): "
+                             "the uncalibrated default scorer is evaluated")
+    elif cal.n_items and Path(items).name in (cal.fitted_on or ""):
+        plan.warnings.append(f"in-sample: the calibration was fitted on {cal.fitted_on}; "
+                             "these figures overstate agreement (use cross-fit)")
+    return plan
+
+
+def _predict(jobs: list[tuple[Target, int, Deps]], source_of: dict[str, str], *, workers: int, keep_reviews: bool,
+             progress: Callable[[int, int], None] | None) -> list[Prediction]:
+    """Review every (item, epoch) with its fold's critic; leave-one-out retrieval by source record."""
+
+    def one(job: tuple[Target, int, Deps]) -> Prediction:
+        t, e, d = job
+        excl = [source_of[t.id]] if t.id and source_of.get(t.id) else []
+        r = _review(t, d, exclude_ids=excl)
+        return prediction_from_review(t.id or "", e, r, keep_review=keep_reviews)
+
+    preds: list[Prediction] = []
+
+    def collect(results: Iterable[Prediction]) -> None:
+        for p in results:
+            preds.append(p)
+            if progress:
+                progress(len(preds), len(jobs))
+
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            collect(pool.map(one, jobs))
+    else:
+        collect(map(one, jobs))
+    return sorted(preds, key=lambda p: (p.item_id, p.epoch))
+
+
+def _rated_items(items: Path | str, ratings: Path | str, sources: Path | str | None
+                 ) -> tuple[list[Target], list[str], list[Rating], dict[str, ItemSource]]:
+    targets = read_targets(Path(items))
+    rating_rows = load_ratings(ratings)
+    src: dict[str, ItemSource] = load_item_sources(sources) if sources is not None and Path(sources).is_file() else {}
+    rated_ids = {r.item_id for r in rating_rows}
+    for t in targets:
+        if not t.id:
+            raise InputError("评估项目缺少 item_id", where=str(items))
+    rated = [t for t in targets if t.id in rated_ids]
+    if not rated:
+        raise InputError("项目文件与评分文件没有共同的 item_id", where=f"{items} / {ratings}")
+    return rated, [t.id or "" for t in targets if t.id not in rated_ids], rating_rows, src
+
+
 def run_eval(
     items: Path | str,
     ratings: Path | str,
@@ -171,111 +256,40 @@ def run_eval(
     """Review every rated item with the real pipeline (cross-fitted unless told not to) and score it."""
     if epochs < 1:
         raise InputError("--epochs 至少为 1")
-    targets = read_targets(Path(items))
-    rating_rows = load_ratings(ratings)
-    src: dict[str, ItemSource] = {}
-    if sources is not None and Path(sources).is_file():
-        src = load_item_sources(sources)
-    rated_ids = {r.item_id for r in rating_rows}
-    for t in targets:
-        if not t.id:
-            raise InputError("评估项目缺少 item_id", where=str(items))
-    rated = [t for t in targets if t.id in rated_ids]
-    skipped = [t.id for t in targets if t.id not in rated_ids]
-    if not rated:
-        raise InputError("项目文件与评分文件没有共同的 item_id", where=f"{items} / {ratings}")
-    source_of = {t.id: (src[t.id].source_id if t.id in src else "") for t in rated}
-
+    rated, skipped, rating_rows, src = _rated_items(items, ratings, sources)
+    source_of = {t.id or "": (src[t.id].source_id if t.id in src else "") for t in rated}
     run_settings = settings
     if backend == "openai" and epochs > 1:  # repeated epochs must not be served from the answer cache
         run_settings = settings.model_copy(update={"use_cache": False})
     # profile + precedent index; the critic is replaced per fold below
     base = base_deps or build_deps(settings, profile=profile, backend="offline", corpus=corpus)
-    warnings: list[str] = []
+    plan = (_crossfit_plan(rated, source_of, rating_rows, base, folds, split_seed) if crossfit
+            else _given_plan(len(rated), calibration_path, items))
     if not src:
-        warnings.append("no item sources: retrieval excludes only the item's own id, folds group by item")
-
-    # plan: which calibration reviews which items
-    plan: list[tuple[Calibration, list[int], FoldInfo | None]] = []
-    fold_info: list[FoldInfo] = []
-    if crossfit:
-        cons = _cal.consensus_targets(rating_rows)
-        feats = _cal.collect(rated, {k: v for k, v in source_of.items() if v}, base)
-        groups = [f.group for f in feats]
-        for k, (train, test) in enumerate(_split(rated, groups, folds, split_seed)):
-            train_feats = [feats[i] for i in train]
-            cal = _cal.fit(train_feats, cons, label=f"crossfit fold {k + 1}")
-            info = FoldInfo(fold=k + 1, train_items=sorted(f.item_id for f in train_feats),
-                            test_items=sorted(feats[i].item_id for i in test),
-                            train_groups=sorted({groups[i] for i in train}),
-                            test_groups=sorted({groups[i] for i in test}),
-                            calibration=cal.model_dump())
-            if set(info.train_groups) & set(info.test_groups):  # GroupKFold guarantees this; keep it checked
-                raise AssertionError("cross-fit leak: a source record is on both sides of a fold")
-            fold_info.append(info)
-            plan.append((cal, list(test), info))
-        cal_label = "crossfit"
-    else:
-        cal = load_calibration(Path(calibration_path) if calibration_path else None)
-        plan.append((cal, list(range(len(rated))), None))
-        cal_label = cal.fitted_on or cal.method
-        if cal.method.startswith("default"):
-            warnings.append("no usable calibration (missing, or fitted for another feature version): "
-                            "the uncalibrated default scorer is evaluated")
-        elif cal.n_items and Path(items).name in (cal.fitted_on or ""):
-            warnings.append(f"in-sample: the calibration was fitted on {cal.fitted_on}; "
-                            "these figures overstate agreement (use cross-fit)")
-
+        plan.warnings.insert(0, "no item sources: retrieval excludes only the item's own id, folds group by item")
     jobs: list[tuple[Target, int, Deps]] = []
-    for cal, idx, _info in plan:
+    for cal, idx in plan.folds:
         fold_deps = Deps(critic=make_critic(backend, cal, run_settings, base), profile=base.profile,
                          index=base.index, top_k=base.top_k)
-        for i in idx:
-            for e in range(epochs):
-                jobs.append((rated[i], e, fold_deps))
-
-    total = len(jobs)
-    done = 0
-
-    def one(job: tuple[Target, int, Deps]) -> Prediction:
-        t, e, d = job
-        excl = [source_of[t.id]] if source_of.get(t.id) else []
-        r = _review(t, d, exclude_ids=excl)
-        return prediction_from_review(t.id or "", e, r, keep_review=keep_reviews)
-
-    workers = settings.max_concurrency if backend == "openai" else 1
-    preds: list[Prediction] = []
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for p in pool.map(one, jobs):
-                preds.append(p)
-                done += 1
-                if progress:
-                    progress(done, total)
-    else:
-        for job in jobs:
-            preds.append(one(job))
-            done += 1
-            if progress:
-                progress(done, total)
-    preds.sort(key=lambda p: (p.item_id, p.epoch))
-
+        jobs += [(rated[i], e, fold_deps) for i in idx for e in range(epochs)]
+    preds = _predict(jobs, source_of, workers=settings.max_concurrency if backend == "openai" else 1,
+                     keep_reviews=keep_reviews, progress=progress)
     reviews = [p.review for p in preds if p.review]
     model = next((r.get("model") for r in reviews if r.get("model")), None) or (
         SCORER_VERSION if backend == "offline" else settings.model)
     prompt_hash = next((r["meta"].get("prompt_hash") for r in reviews if r["meta"].get("prompt_hash")), None)
     config = RunConfig(
         items=str(items), ratings=str(ratings), sources=str(sources) if sources else None, backend=backend,
-        epochs=epochs, folds=len(fold_info) if crossfit else 0, crossfit=crossfit,
-        calibration=str(calibration_path) if calibration_path else None, calibration_label=cal_label,
+        epochs=epochs, folds=len(plan.fold_info) if crossfit else 0, crossfit=crossfit,
+        calibration=str(calibration_path) if calibration_path else None, calibration_label=plan.label,
         n_boot=n_boot, seed=seed, split_seed=split_seed, profile=base.profile.name, top_k=base.top_k,
-        corpus=str(corpus or settings.corpus_path), skipped_unrated=skipped, fold_info=fold_info,
+        corpus=str(corpus or settings.corpus_path), skipped_unrated=skipped, fold_info=plan.fold_info,
         sources_map={k: v.model_dump() for k, v in src.items() if k in source_of},
         ratings_snapshot=[r.model_dump(exclude={"notes"}, exclude_none=True) for r in rating_rows],
-        warnings=warnings,
+        warnings=plan.warnings,
     )
     metrics = compute_metrics(preds, rating_rows, sources=src, n_boot=n_boot, seed=seed)
-    return EvalRun(created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), backend=backend,
+    return EvalRun(created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), backend=backend,
                    model=model, prompt_hash=prompt_hash, corpus_version=base.index.version if base.index else "",
                    config=config, metrics=metrics, predictions=preds)
 
@@ -315,7 +329,7 @@ def stability(preds: Sequence[Prediction], ratings: Sequence[Rating] | None = No
         for key in SCORE_KEYS:
             ids, mats = ratings_matrix(ratings, key)
             c = consensus(mats)
-            cons_by_key[key] = {i: float(v) for i, v in zip(ids, c)}
+            cons_by_key[key] = {i: float(v) for i, v in zip(ids, c, strict=False)}
     for key in SCORE_KEYS:
         mat = np.array([[by_item[i][e].overall if key == "overall" else by_item[i][e].dims[key] for e in epochs]
                         for i in items])
@@ -385,7 +399,7 @@ def by_defect(pred: Mapping[str, Mapping[str, float]], ratings: Sequence[Rating]
     cons: dict[str, dict[str, float]] = {}
     for key in DIMENSION_KEYS:
         ids, mats = ratings_matrix(ratings, key)
-        for i, v in zip(ids, consensus(mats)):
+        for i, v in zip(ids, consensus(mats), strict=False):
             cons.setdefault(i, {})[key] = float(v)
     groups: dict[str, list[str]] = defaultdict(list)
     for item, s in srcs.items():
@@ -399,7 +413,7 @@ def by_defect(pred: Mapping[str, Mapping[str, float]], ratings: Sequence[Rating]
         m = [np.mean([pred[i][d] for d in dims]) for i in items]
         out[defect] = {"n": len(items), "dimension": dim, "consensus_mean": _f(float(np.mean(c))) if c else None,
                        "model_mean": _f(float(np.mean(m))),
-                       "mae": _f(float(np.mean([abs(a - b) for a, b in zip(m, c)]))) if c else None}
+                       "mae": _f(float(np.mean([abs(a - b) for a, b in zip(m, c, strict=False)]))) if c else None}
     return out
 
 

@@ -52,7 +52,7 @@ class EvalStore:
                 "created": created or _now(), "backend": backend, "model": model or "",
                 "prompt_hash": prompt_hash or "", "corpus_version": corpus_version,
                 "config": _dumps(config), "metrics": _dumps(metrics)})
-            run_id = int(table.last_pk)  # type: ignore[union-attr]
+            run_id = int(table.last_pk or 0)  # type: ignore[union-attr]
             rows = [{"run_id": run_id, "item_id": p["item_id"], "epoch": int(p["epoch"]),
                      "dims": _dumps(p["dims"]), "overall": p.get("overall"), "grade": p.get("grade"),
                      "review": _dumps(p["review"]) if p.get("review") is not None else None}
@@ -98,7 +98,7 @@ class EvalStore:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _dumps(obj: Any) -> str:

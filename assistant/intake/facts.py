@@ -4,9 +4,9 @@ instruction-like text. Every later stage reads them from `Facts` instead of reco
 from __future__ import annotations
 
 from assistant.intake.injection import find_injection
-from assistant.models import Facts, NormIndicator, Target
 from assistant.intake.quantities import implied_totals, main_quantity
 from assistant.intake.records import content_hash
+from assistant.models import Facts, NormIndicator, Target
 
 
 def derive_facts(target: Target, indicators: list[NormIndicator]) -> Facts:

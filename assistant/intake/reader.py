@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import InputError
-from assistant.models import Target
 from assistant.intake.records import LineError, json_error, parse_target
+from assistant.models import Target
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_JSON_DEPTH = 32  # a target is four levels deep; anything much deeper is not a target table

@@ -40,7 +40,7 @@ def json_error(exc: json.JSONDecodeError, *, with_line: bool = True) -> str:
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = []
+    parts: list[str] = []
     for p in loc:
         if isinstance(p, int):
             parts[-1] = f"{parts[-1]}[{p}]" if parts else f"[{p}]"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 
-from assistant.models import Level1, Level2, NormIndicator, ParsedValue, Target
 from assistant.intake.quantities import COUNT_UNITS, VAGUE_COUNT_UNITS
 from assistant.intake.values import is_currency_unit, is_rate_unit, normalise_text, parse_value
+from assistant.models import Level1, Level2, NormIndicator, ParsedValue, Target
 
 __all__ = ["classify", "clean_label", "infer_from_name", "normalise", "split_name_value"]
 

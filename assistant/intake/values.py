@@ -11,7 +11,7 @@ import datetime as _dt
 import re
 from functools import lru_cache
 
-from assistant.models import ParsedValue
+from assistant.models import ParsedValue, ValueKind
 
 __all__ = [
     "VAGUE_TERMS",
@@ -324,29 +324,31 @@ def _parse(raw: str, unit_col: str, op_col: str) -> ParsedValue:
     if not s:
         return ParsedValue(raw=raw, kind="empty", unit=unit_c, flags=flags)
     compact = s.replace(" ", "")
-
-    # template residue: ≥**, **元/人·月, XX%
-    if _PLACEHOLDER_RE.search(compact):
-        rest, op, implied, f2 = _strip_op(_PLACEHOLDER_RE.sub("", compact))
-        if not op and op_c:
-            op = _strip_op(op_c)[1]
-        rest, sop, _ = _strip_suffix(rest)
-        u = normalise_unit(rest) if re.fullmatch(f"{_UNIT_CHARS}{{0,12}}", rest) else ""
-        _add(flags, "template_residue")
-        return ParsedValue(raw=raw, kind="unparseable", op=op or sop, unit=u or unit_c, flags=flags)
-
-    # merge a separate operator column
-    if op_c and _strip_op(compact)[1] is None:
+    if _PLACEHOLDER_RE.search(compact):  # template residue: ≥**, **元/人·月, XX%
+        return _placeholder(raw, compact, op_c, unit_c, flags)
+    if op_c and _strip_op(compact)[1] is None:  # merge a separate operator column
         compact = op_c.replace(" ", "") + compact
-
-    # dates and deadlines
-    d = _parse_date(compact)
+    d = _parse_date(compact)  # dates and deadlines
     if d is not None:
         iso, op, f2 = d
         _add(flags, *f2)
         return ParsedValue(raw=raw, kind="deadline", op=op, date=iso, flags=flags)
+    number = _number(raw, compact, unit_c, flags)  # op + number + unit (+ suffix)
+    return number if number is not None else _text(raw, compact, unit_c, flags, qualitative_hint)
 
-    # numbers: op + number + unit (+ suffix)
+
+def _placeholder(raw: str, compact: str, op_c: str, unit_c: str, flags: list[str]) -> ParsedValue:
+    rest, op, implied, f2 = _strip_op(_PLACEHOLDER_RE.sub("", compact))
+    if not op and op_c:
+        op = _strip_op(op_c)[1]
+    rest, sop, _ = _strip_suffix(rest)
+    u = normalise_unit(rest) if re.fullmatch(f"{_UNIT_CHARS}{{0,12}}", rest) else ""
+    _add(flags, "template_residue")
+    return ParsedValue(raw=raw, kind="unparseable", op=op or sop, unit=u or unit_c, flags=flags)
+
+
+def _number(raw: str, compact: str, unit_c: str, flags: list[str]) -> ParsedValue | None:
+    """`≥95%`, `不少于200人`, `30-50万元`, an Excel date serial…; None when the text is not a number."""
     rest, op, implied, f_op = _strip_op(compact)
     _add(flags, *f_op)
     rest, sop, f_suf = _strip_suffix(rest)
@@ -355,46 +357,50 @@ def _parse(raw: str, unit_col: str, op_col: str) -> ParsedValue:
         op, implied = sop, True
     m = _QUANT_RE.match(rest)
     rng = None if m else _RANGE_RE.match(rest)
-    if m or rng:
-        if rng:
-            number, high = _to_float(rng.group("a")), _to_float(rng.group("b"))
-            u = normalise_unit(rng.group("unit") or rng.group("u1"))
-            op, implied = "range", False
-        else:
-            number, high = _to_float(m.group("num")), None
-            u = normalise_unit(m.group("unit"))
-        date_col = bool(unit_c) and any(h in unit_c for h in DATE_UNIT_HINTS)
-        if not u and unit_c and not date_col:
-            u = unit_c
-        if implied:
-            _add(flags, "operator_implied")
-        kind = "quantitative"
-        date = None
-        num_txt = m.group("num") if m else ""
-        if m and not u and re.fullmatch(r"\d{5}|\d{2},\d{3}", num_txt) and 36000 <= number <= 55000:
-            _add(flags, "possible_excel_date")
-            date = _excel_iso(int(number))
-            if date_col:
-                kind = "deadline"
-        if kind == "quantitative" and u in TIME_UNITS:
-            kind = "duration"
-        if kind == "quantitative":
-            if op is None:
-                _add(flags, "no_operator")
-            if not u:
-                _add(flags, "no_unit")
-            if u == "%":
-                if number > 100 or (high is not None and high > 100):
-                    _add(flags, "percent_over_100")
-                if number == 100 and op in (">=", ">"):
-                    _add(flags, "ceiling_operator")
-        vt = [t for t in find_vague_terms(compact) if t in HEDGE_TERMS or t in ("左右",)]
-        if vt:
-            _add(flags, "hedged", "vague")
-        return ParsedValue(raw=raw, kind=kind, op=op, number=number, number_high=high, unit=u,
-                           date=date, flags=flags, vague_terms=vt)
+    if not (m or rng):
+        return None
+    if rng:
+        number, high = _to_float(rng.group("a")), _to_float(rng.group("b"))
+        u = normalise_unit(rng.group("unit") or rng.group("u1"))
+        op, implied = "range", False
+    else:
+        assert m is not None
+        number, high = _to_float(m.group("num")), None
+        u = normalise_unit(m.group("unit"))
+    date_col = bool(unit_c) and any(h in unit_c for h in DATE_UNIT_HINTS)
+    if not u and unit_c and not date_col:
+        u = unit_c
+    if implied:
+        _add(flags, "operator_implied")
+    kind: ValueKind = "quantitative"
+    date = None
+    num_txt = m.group("num") if m else ""
+    if m and not u and re.fullmatch(r"\d{5}|\d{2},\d{3}", num_txt) and 36000 <= number <= 55000:
+        _add(flags, "possible_excel_date")
+        date = _excel_iso(int(number))
+        if date_col:
+            kind = "deadline"
+    if kind == "quantitative" and u in TIME_UNITS:
+        kind = "duration"
+    if kind == "quantitative":
+        if op is None:
+            _add(flags, "no_operator")
+        if not u:
+            _add(flags, "no_unit")
+        if u == "%":
+            if number > 100 or (high is not None and high > 100):
+                _add(flags, "percent_over_100")
+            if number == 100 and op in (">=", ">"):
+                _add(flags, "ceiling_operator")
+    vt = [t for t in find_vague_terms(compact) if t in HEDGE_TERMS or t in ("左右",)]
+    if vt:
+        _add(flags, "hedged", "vague")
+    return ParsedValue(raw=raw, kind=kind, op=op, number=number, number_high=high, unit=u,
+                       date=date, flags=flags, vague_terms=vt)
 
-    # text values
+
+def _text(raw: str, compact: str, unit_c: str, flags: list[str], qualitative_hint: bool) -> ParsedValue:
+    """A value without a number: a grade, a yes/no, vague wording, a restated budget or unreadable text."""
     vt = find_vague_terms(compact)
     body = compact[2:].strip() if compact.startswith("定性") else compact
     if compact.startswith("定性"):
@@ -425,7 +431,7 @@ def _parse(raw: str, unit_col: str, op_col: str) -> ParsedValue:
 def _fmt_num(n: float | None) -> str:
     if n is None:
         return ""
-    return ("%.6f" % n).rstrip("0").rstrip(".") if n != int(n) else str(int(n))
+    return (f"{n:.6f}").rstrip("0").rstrip(".") if n != int(n) else str(int(n))
 
 
 def format_value(pv: ParsedValue) -> str:

@@ -238,15 +238,15 @@ def _choose(cands: list[_Cand], default_factor: float | None, title_year: int | 
     if "annual_goal" not in best and lt is not None and lt.prio > 0:
         out["annual_goal"] = out.pop("long_term_goal")
     year = best.get("year")
-    m = _YEAR.search(year.value.text) if year and year.value else None  # type: ignore[union-attr]
+    m = _YEAR.search(year.value.text) if year and year.value else None
     out["year"] = int(m.group(1)) if m else title_year
     for fld in AMOUNT_FIELDS:
-        cand = best.get(fld)
-        if cand is None or cand.value is None:
+        found = best.get(fld)
+        if found is None or found.value is None:
             continue
-        amount = _amount(cand, default_factor)
+        amount = _amount(found, default_factor)
         if amount is None:
-            notes.append(f"「{norm_label(cand.label)}」的值「{cand.value.text}」不是金额，未导入")
+            notes.append(f"「{norm_label(found.label)}」的值「{found.value.text}」不是金额，未导入")
         out[fld] = amount
     if notes:
         out["notes"] = "；".join(notes)

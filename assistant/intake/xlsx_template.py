@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 # 一级 -> 二级 rows of each taxonomy (RULEBOOK §2.2)
 TAXONOMY: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
@@ -51,47 +51,45 @@ _NOTES = {
 }
 
 
-def write_template(path: Path, *, style: Literal["88", "101"]) -> None:
-    """Write a blank, formatted template in the chosen taxonomy to `path` (.xlsx)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.worksheet.datavalidation import DataValidation
+class _Sheet:
+    """The template sheet with its styles; `put` writes a (merged) bordered cell."""
 
-    if style not in TAXONOMY:
-        from assistant.errors import InputError
+    def __init__(self, ws: Any) -> None:
+        from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
-        raise InputError(f"模板样式只能是 88 或 101，收到「{style}」", where="--style")
-    columns = _COLUMNS[style]
-    ncol = len(columns)
-    last = ncol  # last column number
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "绩效目标申报表"
-    thin = Side(style="thin", color="808080")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    label_fill = PatternFill("solid", fgColor="DDEBF7")
-    head_fill = PatternFill("solid", fgColor="BDD7EE")
-    bold = Font(name="宋体", bold=True, size=11)
-    normal = Font(name="宋体", size=11)
-    wrap = Alignment(wrap_text=True, vertical="center")
-    center = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        thin = Side(style="thin", color="808080")
+        self.ws = ws
+        self.border = Border(left=thin, right=thin, top=thin, bottom=thin)
+        self.label_fill = PatternFill("solid", fgColor="DDEBF7")
+        self.head_fill = PatternFill("solid", fgColor="BDD7EE")
+        self.bold = Font(name="宋体", bold=True, size=11)
+        self.normal = Font(name="宋体", size=11)
+        self.wrap = Alignment(wrap_text=True, vertical="center")
+        self.center = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
-    def put(r: int, c: int, value: str | None = None, *, label: bool = False, c2: int | None = None,
+    def put(self, r: int, c: int, value: str | None = None, *, label: bool = False, c2: int | None = None,
             r2: int | None = None) -> None:
+        ws = self.ws
         cell = ws.cell(row=r, column=c, value=value)
         for rr in range(r, (r2 or r) + 1):
             for cc in range(c, (c2 or c) + 1):
                 x = ws.cell(row=rr, column=cc)
-                x.border = border
-                x.font = bold if label else normal
-                x.alignment = center if label else wrap
+                x.border = self.border
+                x.font = self.bold if label else self.normal
+                x.alignment = self.center if label else self.wrap
                 if label:
-                    x.fill = label_fill
+                    x.fill = self.label_fill
         if (c2 and c2 > c) or (r2 and r2 > r):
             ws.merge_cells(start_row=r, start_column=c, end_row=r2 or r, end_column=c2 or c)
         cell.value = value
 
-    half = max(2, ncol // 2)  # the second label of a two-field row sits here
+
+def _header_block(sh: _Sheet, last: int) -> None:
+    """Rows 1–10: title, year, name, departments, attribute and period, money, goals."""
+    from openpyxl.styles import Alignment, Font
+
+    ws, put = sh.ws, sh.put
+    half = max(2, last // 2)  # the second label of a two-field row sits here
     ws.cell(row=1, column=1, value="项目支出绩效目标申报表").font = Font(name="黑体", bold=True, size=16)
     ws.cell(row=1, column=1).alignment = Alignment(horizontal="center", vertical="center")
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last)
@@ -117,25 +115,51 @@ def write_template(path: Path, *, style: Literal["88", "101"]) -> None:
     put(10, 2, None, c2=last)
     ws.row_dimensions[9].height = 60
     ws.row_dimensions[10].height = 60
-    head = 11
+
+
+def _indicator_block(sh: _Sheet, style: Literal["88", "101"], head: int) -> int:
+    """The indicator table from row `head` (column titles, then ROWS_PER_GROUP rows per 二级 category);
+    returns its last row."""
+    columns = _COLUMNS[style]
+    ncol = len(columns)
     for c, (title, width) in enumerate(columns, start=1):
-        put(head, c, title, label=True)
-        ws.cell(row=head, column=c).fill = head_fill
-        ws.column_dimensions[_letter(c)].width = width
-    ws.row_dimensions[head].height = 32
+        sh.put(head, c, title, label=True)
+        sh.ws.cell(row=head, column=c).fill = sh.head_fill
+        sh.ws.column_dimensions[_letter(c)].width = width
+    sh.ws.row_dimensions[head].height = 32
     r = head + 1
     for level1, level2s in TAXONOMY[style]:
         start1 = r
         for level2 in level2s:
             for k in range(ROWS_PER_GROUP):
                 for c in range(3, ncol + 1):
-                    put(r + k, c, None)
-            put(r, 2, level2, label=True, r2=r + ROWS_PER_GROUP - 1)
+                    sh.put(r + k, c, None)
+            sh.put(r, 2, level2, label=True, r2=r + ROWS_PER_GROUP - 1)
             r += ROWS_PER_GROUP
-        put(start1, 1, level1, label=True, r2=r - 1)
-    last_row = r - 1
-    notes_row = r + 1
-    put(notes_row, 1, _NOTES[style], c2=last)
+        sh.put(start1, 1, level1, label=True, r2=r - 1)
+    return r - 1
+
+
+def write_template(path: Path, *, style: Literal["88", "101"]) -> None:
+    """Write a blank, formatted template in the chosen taxonomy to `path` (.xlsx)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    if style not in TAXONOMY:
+        from assistant.errors import InputError
+
+        raise InputError(f"模板样式只能是 88 或 101，收到「{style}」", where="--style")
+    last = len(_COLUMNS[style])  # last column number
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "绩效目标申报表"
+    sh = _Sheet(ws)
+    _header_block(sh, last)
+    head = 11
+    last_row = _indicator_block(sh, style, head)
+    notes_row = last_row + 2
+    sh.put(notes_row, 1, _NOTES[style], c2=last)
     ws.cell(row=notes_row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
     ws.row_dimensions[notes_row].height = 120
     dv_attr = DataValidation(type="list", formula1='"新增,延续"', allow_blank=True)

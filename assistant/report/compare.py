@@ -20,9 +20,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from assistant.dimensions import DIMENSIONS
-from assistant.models import Finding, Grade, Indicator, Review, Suggestion, Target
 from assistant.intake.taxonomy import clean_label, split_name_value
 from assistant.intake.values import normalise_text, parse_value
+from assistant.models import Finding, Grade, Indicator, Review, Suggestion, Target
 
 __all__ = ["Comparison", "DimensionDelta", "FieldChange", "FindingRef", "RowChange", "ScoreDelta",
            "SuggestionOutcome", "compare", "compare_reviews", "HEADER_FIELDS", "INDICATOR_FIELDS"]
@@ -312,7 +312,8 @@ def _value_matches(actual: str, suggested: str) -> bool:
             and a.number_high == s.number_high and (not s.unit or a.unit == s.unit))
 
 
-Outcome = tuple[Literal["adopted", "partial", "not_adopted"], int | None, str]  # status, head row (1-based), detail
+Adoption = Literal["adopted", "partial", "not_adopted"]
+Outcome = tuple[Adoption, int | None, str]  # status, head row (1-based), detail
 
 
 def _revised(s: Suggestion, old: Indicator, new: Indicator, j: int) -> Outcome:
@@ -335,7 +336,7 @@ def _revised(s: Suggestion, old: Indicator, new: Indicator, j: int) -> Outcome:
             wanted += 1
             if _level(suggested) == _level(getattr(new, field)):
                 done.append(f"{INDICATOR_FIELDS[field]}已改为「{getattr(new, field)}」")
-    status = "adopted" if wanted and len(done) == wanted else "partial" if done else "not_adopted"
+    status: Adoption = "adopted" if wanted and len(done) == wanted else "partial" if done else "not_adopted"
     return status, j + 1, "；".join(done + missed)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from docx import Document
 from docx.document import Document as DocxDocument
@@ -16,9 +17,9 @@ from docx.shared import Cm, Pt, RGBColor
 from docx.table import Table, _Cell
 
 from assistant.dimensions import DIMENSIONS
+from assistant.models import Review
 from assistant.report import content as C
 from assistant.report.safe import safe_text
-from assistant.models import Review
 
 _BODY_FONT = "宋体"
 _TITLE_FONT = "黑体"
@@ -29,7 +30,7 @@ GRADE_FILL = {"优": "C6EFCE", "良": "DDEBF7", "中": "FFEB9C", "差": "FFC7CE"
 _USABLE_CM = 25.7  # A4 landscape minus 2 cm margins
 
 
-def _east_asia_font(rpr, name: str) -> None:  # type: ignore[no-untyped-def]
+def _east_asia_font(rpr: Any, name: str) -> None:
     """Word picks the font for CJK text from w:rFonts/@w:eastAsia, which python-docx does not set."""
     fonts = rpr.find(qn("w:rFonts"))
     if fonts is None:
@@ -38,7 +39,7 @@ def _east_asia_font(rpr, name: str) -> None:  # type: ignore[no-untyped-def]
     fonts.set(qn("w:eastAsia"), name)
 
 
-def _font(run, name: str = _BODY_FONT, size: float = 10.5, bold: bool = False,  # type: ignore[no-untyped-def]
+def _font(run: Any, name: str = _BODY_FONT, size: float = 10.5, bold: bool = False,
           color: str | None = None) -> None:
     run.font.name = name
     run.font.size = Pt(size)
@@ -80,7 +81,7 @@ def _table(doc: DocxDocument, heads: list[str], widths_cm: list[float]) -> Table
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
-    for k, (title, w) in enumerate(zip(heads, widths_cm)):
+    for k, (title, w) in enumerate(zip(heads, widths_cm, strict=False)):
         _write(table.rows[0].cells[k], title, bold=True, center=True, fill=_HEAD_FILL)
         table.columns[k].width = Cm(w)
     tr_pr = table.rows[0]._tr.get_or_add_trPr()  # repeat the header row on every page
@@ -97,7 +98,7 @@ def _row(table: Table, values: list[object], widths_cm: list[float], *, center: 
     cant_split.set(qn("w:val"), "true")
     row._tr.get_or_add_trPr().append(cant_split)
     cells = row.cells
-    for k, (v, w) in enumerate(zip(values, widths_cm)):
+    for k, (v, w) in enumerate(zip(values, widths_cm, strict=False)):
         cells[k].width = Cm(w)
         _write(cells[k], v, center=k in (center or set()), fill=(fills or {}).get(k))
 
@@ -135,15 +136,7 @@ def _setup(doc: DocxDocument) -> None:
     _east_asia_font(normal.element.get_or_add_rPr(), _BODY_FONT)
 
 
-def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.datetime | None = None) -> Path:
-    """Write one review as a 绩效目标审核意见表 (.docx)."""
-    path = Path(path)
-    doc = Document()
-    _setup(doc)
-    title = doc.add_paragraph()
-    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _font(title.add_run(C.TITLE), name=_TITLE_FONT, size=18, bold=True)
-
+def _header_section(doc: DocxDocument, review: Review) -> None:
     _heading(doc, "一、项目基本信息")
     pairs = C.header_rows(review)
     widths = [4.2, 8.65, 4.2, 8.65]
@@ -169,6 +162,8 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
         _write(merged, text or "未填写")
     _fix_widths(table, widths)
 
+
+def _conclusion_section(doc: DocxDocument, review: Review) -> None:
     _heading(doc, "二、总体结论")
     n = C.counts(review)
     table = _table(doc, ["审核等级", "总分", "问题数", "结论"], [2.4, 2.0, 6.0, 15.3])
@@ -177,13 +172,14 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
          fills={0: GRADE_FILL.get(review.grade, "FFFFFF")})
     table.rows[1].cells[0].paragraphs[0].runs[0].font.size = Pt(16)
     table.rows[1].cells[0].paragraphs[0].runs[0].font.bold = True
-
     _heading(doc, "三、分项评分与意见")
     widths = [3.0, 2.0, 2.2, 18.5]
     table = _table(doc, ["审核维度", "得分", "等级(1-5)", "评价意见"], widths)
     for name, score, level, opinion in C.dimension_rows(review):
         _row(table, [name, score, level, opinion], widths, center={0, 1, 2})
 
+
+def _indicator_section(doc: DocxDocument, review: Review) -> None:
     _heading(doc, "四、指标审核意见（问题与修改建议列在所涉指标行旁）")
     widths = [1.2, 1.9, 2.2, 3.8, 2.4, 2.4, 5.9, 5.9]
     table = _table(doc, ["序号", "一级指标", "二级指标", "三级指标", "原指标值", "建议修改值", "存在问题", "修改建议"],
@@ -202,6 +198,8 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
     if not rows:
         _row(table, ["—", "", "", "未填写绩效指标", "", "", "", ""], widths)
 
+
+def _lists_section(doc: DocxDocument, review: Review) -> None:
     _heading(doc, "五、项目层面问题")
     found = C.project_findings(review)
     if found:
@@ -213,7 +211,6 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
                  fills={1: SEVERITY_FILL[f.severity]})
     else:
         _para(doc, "无。")
-
     _heading(doc, "六、建议增加的指标")
     adds = C.added(review)
     if adds:
@@ -224,7 +221,6 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
                  center={0})
     else:
         _para(doc, "无。")
-
     _heading(doc, "七、参考案例（已公开的同类项目绩效目标）")
     if review.precedents:
         widths = [1.2, 8.0, 3.0, 1.6, 1.8, 10.1]
@@ -235,6 +231,19 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
     else:
         _para(doc, "无。")
 
+
+def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.datetime | None = None) -> Path:
+    """Write one review as a 绩效目标审核意见表 (.docx)."""
+    path = Path(path)
+    doc = Document()
+    _setup(doc)
+    title = doc.add_paragraph()
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _font(title.add_run(C.TITLE), name=_TITLE_FONT, size=18, bold=True)
+    _header_section(doc, review)
+    _conclusion_section(doc, review)
+    _indicator_section(doc, review)
+    _lists_section(doc, review)
     sign = doc.add_paragraph()
     sign.paragraph_format.space_before = Pt(18)
     _font(sign.add_run("审核人（签字）：________________        审核日期：________年____月____日"), size=10.5)

@@ -21,7 +21,7 @@ def to_markdown(review: Review) -> str:
     lines.append(f"**审核等级：{review.grade}**（{review.score}分）— {GRADE_MEANING[review.grade]}")
     if review.fallback_reason:
         lines.append(f"> 注意：{review.fallback_reason}")
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for f in review.findings:
         counts[f.severity] += 1
     lines.append(f"发现问题：错误 {counts['error']} 项，警告 {counts['warning']} 项，提示 {counts['info']} 项。")

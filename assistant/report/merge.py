@@ -3,7 +3,7 @@
 Merge policy (the same for every backend; README "评分如何形成"):
 - A dimension with an error-level finding is capped at level 4.0 (80); with three or more, at 3.0 (60).
 - Overall = mean of the four levels × 20 (the reference raters' overall is ≈ 20 × mean level).
-- Vetoes, from SCORING.md §4: no 产出 or no 效益 indicators, or a cost indicator above the budget
+- Vetoes (the official scoring notes, README "评分如何形成"): no 产出 or no 效益 indicators, or a cost indicator above the budget
   (FF-01), or all outputs being money inputs → overall capped at 79 (中).
 - Grade bands: 优 ≥ 90, 良 80–89, 中 60–79, 差 < 60.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 from assistant.dimensions import DIMENSION_KEYS, grade_for, level_to_score
-from assistant.models import CritiqueInput, CritiqueResult, DimensionScore, Dimensions, Finding, Review, ReviewMeta
+from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Finding, Review, ReviewMeta
 
 ERROR_CAP_1 = 4.0
 ERROR_CAP_3 = 3.0
@@ -21,7 +21,7 @@ VETO_CAP = 79
 
 
 def cap_dimensions(dims: Dimensions, findings: list[Finding]) -> Dimensions:
-    errors = Counter(f.dimension for f in findings if f.severity == "error")
+    errors: Counter[str] = Counter(f.dimension for f in findings if f.severity == "error")
     out = {}
     for d in DIMENSION_KEYS:
         ds = dims.get(d)

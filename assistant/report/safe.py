@@ -22,8 +22,3 @@ def safe_text(value: Any) -> str:
     if text.startswith(_TRIGGERS):
         return "'" + text
     return text
-
-
-def is_escaped(original: str, written: str) -> bool:
-    """True when `written` is `original` neutralised (for tests and audits)."""
-    return written == safe_text(original) and not written.startswith(("=", "+", "-", "@"))

@@ -4,10 +4,10 @@ it leaves are named in its reason. Runs after the critic, before the report stag
 
 from __future__ import annotations
 
+from assistant.intake.taxonomy import normalise
 from assistant.models import CritiqueInput, CritiqueResult, Finding, Indicator, Suggestion, Target
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import Profile
-from assistant.intake.taxonomy import normalise
 
 
 def apply_suggestion(target: Target, s: Suggestion) -> tuple[Target, int] | None:

@@ -15,9 +15,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from assistant.dimensions import DIMENSIONS
+from assistant.models import Review
 from assistant.report import content as C
 from assistant.report.safe import safe_text
-from assistant.models import Review
 
 _THIN = Side(style="thin", color="808080")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
@@ -109,7 +109,7 @@ def _review_sheet(ws: Worksheet, review: Review, generated_at: dt.datetime | Non
     _put(ws, r, 4, C.conclusion(review), c2=_LAST)
     r += 1
     r = _section(ws, r, "三、分项评分")
-    for c, (c2, title) in zip((1, 4, 5, 6), ((3, "审核维度"), (4, "得分"), (5, "等级(1-5)"), (_LAST, "评价意见"))):
+    for c, (c2, title) in zip((1, 4, 5, 6), ((3, "审核维度"), (4, "得分"), (5, "等级(1-5)"), (_LAST, "评价意见")), strict=False):
         _put(ws, r, c, title, c2=c2, bold=True, fill=_HEAD_FILL, center=True)
     r += 1
     for name, score, level, opinion in C.dimension_rows(review):
@@ -165,7 +165,8 @@ def _table_head(ws: Worksheet, r: int, heads: tuple[tuple[int, int, str], ...], 
 
 def _project_level(ws: Worksheet, r: int, review: Review) -> int:
     r = _section(ws, r, "五、项目层面问题")
-    heads = ((1, 1, "序号"), (2, 2, "严重程度"), (3, 3, "审核维度"), (4, 4, "涉及栏目"), (5, 8, "问题"), (9, 9, "修改建议"))
+    heads: tuple[tuple[int, int, str], ...] = (
+        (1, 1, "序号"), (2, 2, "严重程度"), (3, 3, "审核维度"), (4, 4, "涉及栏目"), (5, 8, "问题"), (9, 9, "修改建议"))
     found = C.project_findings(review)
     r = _table_head(ws, r, heads, empty=not found)
     for k, f in enumerate(found, start=1):
@@ -178,8 +179,9 @@ def _project_level(ws: Worksheet, r: int, review: Review) -> int:
         _height(ws, r, [(f.message, 88), (f.suggestion, 40)])
         r += 1
     r = _section(ws, r, "六、建议增加的指标")
-    heads = ((1, 1, "序号"), (2, 2, "一级指标"), (3, 3, "二级指标"), (4, 4, "三级指标"), (5, 5, "建议指标值"),
-             (6, 7, "来源"), (8, 9, "理由"))
+    heads = (
+        (1, 1, "序号"), (2, 2, "一级指标"), (3, 3, "二级指标"), (4, 4, "三级指标"), (5, 5, "建议指标值"), (6, 7, "来源"),
+        (8, 9, "理由"))
     adds = C.added(review)
     r = _table_head(ws, r, heads, empty=not adds)
     for k, s in enumerate(adds, start=1):
@@ -192,9 +194,11 @@ def _project_level(ws: Worksheet, r: int, review: Review) -> int:
     heads = ((1, 1, "序号"), (2, 4, "项目名称"), (5, 5, "地区"), (6, 6, "年度"), (7, 7, "相似度"), (8, 9, "来源"))
     r = _table_head(ws, r, heads, empty=not review.precedents)
     for k, p in enumerate(review.precedents, start=1):
-        for c, c2, v in ((1, 1, k), (2, 4, p.project_name), (5, 5, p.region), (6, 6, p.year),
-                         (7, 7, f"{p.similarity:.2f}"), (8, 9, p.source_url or "（未注明）")):
-            _put(ws, r, c, v, c2=c2, center=c in (1, 6, 7))
+        cells: tuple[tuple[int, int, Any], ...] = (
+            (1, 1, k), (2, 4, p.project_name), (5, 5, p.region), (6, 6, p.year), (7, 7, f"{p.similarity:.2f}"),
+            (8, 9, p.source_url or "（未注明）"))
+        for c, c2, cell in cells:
+            _put(ws, r, c, cell, c2=c2, center=c in (1, 6, 7))
         if p.source_url.startswith(("http://", "https://")):
             ws.cell(row=r, column=8).hyperlink = p.source_url
             ws.cell(row=r, column=8).font = Font(name=_FONT, size=10.5, color="0563C1", underline="single")
@@ -214,7 +218,7 @@ def _footer(ws: Worksheet, r: int, review: Review, generated_at: dt.datetime | N
 def _issues_sheet(ws: Worksheet, review: Review) -> None:
     heads = ("序号", "严重程度", "规则", "审核维度", "指标行", "三级指标", "问题", "修改建议")
     widths = (6, 10, 10, 12, 8, 26, 50, 50)
-    for c, (title, w) in enumerate(zip(heads, widths), start=1):
+    for c, (title, w) in enumerate(zip(heads, widths, strict=False), start=1):
         _put(ws, 1, c, title, bold=True, fill=_HEAD_FILL, center=True)
         ws.column_dimensions[get_column_letter(c)].width = w
     inds = review.target.indicators
@@ -255,7 +259,7 @@ def export_batch_xlsx(reviews: list[Review], path: Path | str, *, generated_at: 
     ws = wb.active
     ws.title = "审核汇总"
     widths = (6, 36, 20, 20, 7, 7, *(9,) * len(DIMENSIONS), 8, 8, 8, 60, 14)
-    for c, (title, w) in enumerate(zip(BATCH_HEADS, widths), start=1):
+    for c, (title, w) in enumerate(zip(BATCH_HEADS, widths, strict=False), start=1):
         _put(ws, 1, c, title, bold=True, fill=_HEAD_FILL, center=True)
         ws.column_dimensions[get_column_letter(c)].width = w
     ws.row_dimensions[1].height = 30

@@ -26,11 +26,11 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from assistant.errors import InputError
-from assistant.models import Precedent, PrecedentIndicator, Target
-from assistant.intake.records import content_hash, json_error, parse_target
 from assistant.intake.quantities import main_quantity
+from assistant.intake.records import content_hash, json_error, parse_target
 from assistant.intake.taxonomy import normalise
 from assistant.intake.textproc import GENERIC_TOKENS, tokens
+from assistant.models import Precedent, PrecedentIndicator, Target
 
 INDEX_FORMAT = "idx1"
 _SCHEMA = """

@@ -20,11 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.retrieve import build as index_build
 from assistant.errors import InputError
-from assistant.models import Strict, Target
-from assistant.intake.records import content_hash
 from assistant.intake.reader import read_targets
+from assistant.intake.records import content_hash
+from assistant.models import Strict, Target
+from assistant.retrieve import build as index_build
 from assistant.retrieve.index import PrecedentIndex
 from assistant.settings import Settings
 

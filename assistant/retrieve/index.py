@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from assistant.retrieve import build as index_build
 from assistant.errors import InputError
-from assistant.retrieve.build import IndexData
-from assistant.labels import LEVEL1_CN, LEVEL2_CN
-from assistant.models import Facts, NormIndicator, Precedent, RetrievalEvidence, Suggestion, Target
 from assistant.intake.quantities import main_quantity
 from assistant.intake.textproc import content_tokens, tokens
+from assistant.labels import LEVEL1_CN, LEVEL2_CN
+from assistant.models import Facts, NormIndicator, Precedent, RetrievalEvidence, Suggestion, Target
+from assistant.retrieve import build as index_build
+from assistant.retrieve.build import IndexData
 
 __all__ = ["PrecedentIndex", "project_text"]
 
@@ -134,7 +134,7 @@ class PrecedentIndex:
         """Cosine of a query vector with one record: a binary search in each query term's posting row."""
         p = self.data.postings
         total = 0.0
-        for j, w in zip(q.indices, q.data):
+        for j, w in zip(q.indices, q.data, strict=False):
             lo, hi = p.indptr[j], p.indptr[j + 1]
             at = lo + int(np.searchsorted(p.indices[lo:hi], row))
             if at < hi and p.indices[at] == row:

@@ -9,6 +9,7 @@ from assistant.models import Facts, Finding, NormIndicator, RetrievalEvidence, S
 from assistant.rules.catalogue import RULES
 from assistant.rules.profiles import Profile
 
+
 @dataclass
 class Ctx:
     target: Target

@@ -118,7 +118,3 @@ RULES: dict[str, RuleInfo] = {
            fix="提高产出目标、说明增支原因，或核减预算", source="RULEBOOK FF-05"),
     ]
 }
-
-
-def rule(rule_id: str) -> RuleInfo:
-    return RULES[rule_id]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from assistant.labels import FIELD_CN, INPUT_FIELD_CN, LEVEL2_CN
 from assistant.intake.quantities import VAGUE_COUNT_UNITS
-from assistant.rules.base import Ctx, raw_value, row
 from assistant.intake.values import find_vague_terms
+from assistant.labels import FIELD_CN, INPUT_FIELD_CN, LEVEL2_CN
+from assistant.rules.base import Ctx, raw_value, row
 
 _PLACEHOLDER_GOAL = re.compile(r"^(见附件|详见|同上|无|略|/|-|—|…)+")
 _ACTIVITY_VERBS = ("开展", "组织", "召开", "实施", "推进", "做好", "落实", "加强")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from assistant.models import NormIndicator
 from assistant.intake.quantities import is_cost, money_wan, split_unit
+from assistant.intake.values import is_currency_unit, is_rate_unit
+from assistant.models import NormIndicator
 from assistant.rules.base import Ctx, raw_value, row
 from assistant.rules.lexicon import BUDGET_RESTATE, TOTAL_COST_NAME, UNIT_COST_HINT, has_any
-from assistant.intake.values import is_currency_unit, is_rate_unit
 
 
 def _total_cost_like(ind: NormIndicator) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from assistant.intake.textproc import content_tokens
+from assistant.intake.values import is_currency_unit
 from assistant.labels import LEVEL1_CN
 from assistant.rules.base import Ctx, raw_value, row
 from assistant.rules.lexicon import (
@@ -15,8 +17,6 @@ from assistant.rules.lexicon import (
     SLOGAN_NAME,
     has_any,
 )
-from assistant.intake.textproc import content_tokens
-from assistant.intake.values import is_currency_unit
 
 _NORM_NAME = re.compile(r"[\s（）()【】\[\]、,，.。:：;；\"“”'‘’]")
 

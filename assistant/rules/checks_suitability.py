@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from assistant.intake.values import is_currency_unit, is_rate_unit, is_time_unit
+from assistant.models import Severity
 from assistant.rules.base import Ctx, raw_value, row
 from assistant.rules.lexicon import QUALITY_NAME, RATE_NAME, SATISFACTION_NAME, has_any, polarity
-from assistant.intake.values import is_currency_unit, is_rate_unit, is_time_unit
 
 _GROWTH = re.compile(r"(增长|增幅|提高|下降|降低|降幅|减少|节约|增速|变化)")
 _FLIP = {">=": "≤", ">": "<", "<=": "≥", "<": ">"}
@@ -23,7 +24,7 @@ def value_form(ctx: Ctx) -> None:
         elif v.kind == "unparseable":
             ctx.emit("S-16", f"{row(ind)}的指标值「{raw_value(ind)}」无法识别", index=ind.index)
         elif v.kind == "vague":
-            sev = "error" if ind.level1 in {"output", "cost"} or v.unit else "warning"
+            sev: Severity = "error" if ind.level1 in {"output", "cost"} or v.unit else "warning"
             terms = "、".join(v.vague_terms[:3]) or raw_value(ind)
             ctx.emit("S-06", f"{row(ind)}的指标值「{raw_value(ind)}」表述模糊（{terms}），无法考核", index=ind.index,
                      severity=sev)
@@ -82,7 +83,7 @@ def operator_direction(ctx: Ctx) -> None:
         if v.kind not in {"quantitative", "duration"} or v.op not in _FLIP:
             continue
         pol = polarity(ind.name)
-        if ind.level1 == "cost" and v.unit and is_currency_unit(v.unit) and not ("节约" in ind.name):
+        if ind.level1 == "cost" and v.unit and is_currency_unit(v.unit) and "节约" not in ind.name:
             pol = "negative"
         if pol == "negative" and v.op in {">=", ">"}:
             ctx.emit("S-03", f"{row(ind)}是反向指标，目标「{raw_value(ind)}」却用了「≥」", index=ind.index,

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from starlette.concurrency import run_in_threadpool
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from assistant.errors import InputError
 from assistant.models import Grade
-from assistant.web import service
-from assistant.web.auth import User, api_user, authenticate, issue_token, now_s, require_roles
-from assistant.web.profiles import NAME_PATTERN
 from assistant.report.export import EXPORT_TYPES, export_bytes
-from assistant.web import batches
+from assistant.web import batches, service
+from assistant.web.auth import (
+    ApiUser,
+    ExpertOrAdmin,
+    ReviewerOrAdmin,
+    UnitOrAdmin,
+    User,
+    authenticate,
+    issue_token,
+    now_s,
+)
 from assistant.web.batches import JobStatus
+from assistant.web.profiles import NAME_PATTERN
 from assistant.web.service import DecisionIn, RatingIn, SubmissionDetail, SubmissionSummary
 from assistant.web.versions import VersionComparison, compare_submission
 
@@ -105,13 +113,13 @@ def login(body: LoginIn, request: Request) -> TokenOut:
 
 
 @router.get("/me", response_model=User, tags=["认证"], summary="当前用户")
-def me(user: User = Depends(api_user)) -> User:
+def me(user: ApiUser) -> User:
     return user
 
 
 @router.post("/submissions", response_model=SubmitOut, status_code=201, tags=["提交"], openapi_extra=_UPLOAD_BODY,
              summary="提交绩效目标（JSON 或上传 .json/.xlsx 文件）并获取审核结果")
-async def submit(request: Request, user: User = Depends(require_roles("unit", "admin")),
+async def submit(request: Request, user: UnitOrAdmin,
                  profile: ProfileChoice = None) -> SubmitOut:
     state = request.app.state
     profile = service.check_profile(state, profile)
@@ -124,7 +132,7 @@ async def submit(request: Request, user: User = Depends(require_roles("unit", "a
 
 @router.get("/submissions", response_model=list[SubmissionSummary], tags=["提交"],
             summary="提交列表（预算单位只看到本单位的）")
-def list_submissions(request: Request, user: User = Depends(api_user), grade: Grade | None = None,
+def list_submissions(request: Request, user: ApiUser, grade: Grade | None = None,
                      rule_id: str | None = Query(default=None, max_length=50),
                      status: Literal["submitted", "returned", "passed"] | None = None,
                      unit: str | None = Query(default=None, max_length=200),
@@ -136,14 +144,14 @@ def list_submissions(request: Request, user: User = Depends(api_user), grade: Gr
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionDetail, tags=["提交"],
             summary="一次提交的审核结果（可指定版本）")
-def get_submission(submission_id: Id, request: Request, user: User = Depends(api_user),
+def get_submission(submission_id: Id, request: Request, user: ApiUser,
                    version: int | None = Query(default=None, ge=1, le=MAX_VERSION)) -> SubmissionDetail:
     return service.detail(request.app.state.store, user, submission_id, version)
 
 
 @router.get("/submissions/{submission_id}/compare", response_model=VersionComparison, tags=["提交"],
             summary="两个版本对比：表头与指标的变化、得分变化、已解决/新出现/仍未解决的问题、建议采纳情况")
-def compare_versions(submission_id: Id, request: Request, user: User = Depends(api_user),
+def compare_versions(submission_id: Id, request: Request, user: ApiUser,
                      base: int | None = Query(default=None, ge=1, le=MAX_VERSION, description="基准版本，缺省为上一版"),
                      head: int | None = Query(default=None, ge=1, le=MAX_VERSION, description="对比版本，缺省为最新版")
                      ) -> VersionComparison:
@@ -152,7 +160,7 @@ def compare_versions(submission_id: Id, request: Request, user: User = Depends(a
 
 @router.post("/submissions/{submission_id}/versions", response_model=SubmitOut, status_code=201, tags=["提交"],
              openapi_extra=_UPLOAD_BODY, summary="修改后重新提交（保留历史版本）")
-async def resubmit(submission_id: Id, request: Request, user: User = Depends(require_roles("unit", "admin")),
+async def resubmit(submission_id: Id, request: Request, user: UnitOrAdmin,
                    profile: ProfileChoice = None) -> SubmitOut:
     state = request.app.state
     service.visible(state.store, user, submission_id)  # 404 before parsing another unit's resubmission
@@ -167,19 +175,19 @@ async def resubmit(submission_id: Id, request: Request, user: User = Depends(req
 @router.post("/submissions/{submission_id}/decision", response_model=Created, status_code=201, tags=["审核"],
              summary="审核人员：采纳/不采纳建议、最终等级与意见、退回或通过")
 def decision(submission_id: Id, body: DecisionIn, request: Request,
-             user: User = Depends(require_roles("reviewer", "admin"))) -> Created:
+             user: ReviewerOrAdmin) -> Created:
     return Created(id=service.decide(request.app.state.store, user, submission_id, body))
 
 
 @router.post("/submissions/{submission_id}/ratings", response_model=Created, status_code=201, tags=["专家评分"],
              summary="评审专家：四个维度 1–5 分")
 def rating(submission_id: Id, body: RatingIn, request: Request,
-           user: User = Depends(require_roles("expert", "admin"))) -> Created:
+           user: ExpertOrAdmin) -> Created:
     return Created(id=service.rate(request.app.state.store, user, submission_id, body))
 
 
 @router.get("/submissions/{submission_id}/audit", tags=["审核"], summary="一次提交的审计记录")
-def submission_audit(submission_id: Id, request: Request, user: User = Depends(api_user)) -> list[dict[str, Any]]:
+def submission_audit(submission_id: Id, request: Request, user: ApiUser) -> list[dict[str, Any]]:
     store = request.app.state.store
     service.visible(store, user, submission_id)
     return store.audit_rows(obj=f"submission:{submission_id}")
@@ -187,7 +195,7 @@ def submission_audit(submission_id: Id, request: Request, user: User = Depends(a
 
 @router.get("/submissions/{submission_id}/export", tags=["导出"], summary="导出审核意见（docx / xlsx / md）",
             response_class=Response, responses={200: {"content": {t: {} for t in EXPORT_TYPES.values()}}})
-def export(submission_id: Id, request: Request, user: User = Depends(api_user),
+def export(submission_id: Id, request: Request, user: ApiUser,
            format: Literal["docx", "xlsx", "md"] = "docx",
            version: int | None = Query(default=None, ge=1, le=MAX_VERSION)
            ) -> Response:
@@ -201,7 +209,7 @@ def export(submission_id: Id, request: Request, user: User = Depends(api_user),
 
 @router.post("/batches", response_model=JobStatus, status_code=202, tags=["批量"], openapi_extra=_FILE_BODY,
              summary="批量上传 .jsonl（每行一个绩效目标）、.json（目标数组）或 .xlsx 申报表，后台审核")
-async def create_batch(request: Request, user: User = Depends(require_roles("unit", "admin")),
+async def create_batch(request: Request, user: UnitOrAdmin,
                        profile: ProfileChoice = None) -> JobStatus:
     state = request.app.state
     profile = service.check_profile(state, profile)
@@ -211,12 +219,12 @@ async def create_batch(request: Request, user: User = Depends(require_roles("uni
 
 
 @router.get("/batches/{job_id}", response_model=JobStatus, tags=["批量"], summary="批量任务状态与进度")
-def get_batch(job_id: Id, request: Request, user: User = Depends(api_user)) -> JobStatus:
+def get_batch(job_id: Id, request: Request, user: ApiUser) -> JobStatus:
     return batches.job_status(request.app.state.store, user, job_id)
 
 
 @router.get("/corpus/search", tags=["先例库"], summary="检索已批复的相似项目")
-def corpus_search(request: Request, user: User = Depends(api_user), q: str = Query(min_length=1, max_length=500),
+def corpus_search(request: Request, user: ApiUser, q: str = Query(min_length=1, max_length=500),
                   k: int = Query(default=5, ge=1, le=50)) -> list[dict[str, Any]]:
     index = request.app.state.deps.index
     if index is None:
@@ -232,7 +240,7 @@ def corpus_search(request: Request, user: User = Depends(api_user), q: str = Que
 
 @router.get("/ratings.jsonl", response_class=PlainTextResponse, tags=["专家评分"],
             summary="专家评分导出（评估工具的 ratings.jsonl 格式）")
-def ratings_export(request: Request, user: User = Depends(require_roles("expert", "admin"))) -> str:
+def ratings_export(request: Request, user: ExpertOrAdmin) -> str:
     return service.ratings_jsonl(request.app.state.store)
 
 

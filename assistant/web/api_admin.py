@@ -7,14 +7,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from assistant.errors import InputError, NotFoundError
 from assistant.web import profiles, service
-from assistant.web.auth import User, api_user, hash_password, issue_token, now_s, require_roles, token_hash, user_from_row
+from assistant.web.auth import (
+    AdminUser,
+    ApiUser,
+    User,
+    hash_password,
+    issue_token,
+    now_s,
+    token_hash,
+    user_from_row,
+)
 from assistant.web.store import iso
 
 router = APIRouter(prefix="/api")
@@ -156,12 +165,12 @@ def _current_token_id(request: Request) -> int | None:
 
 # -- users -------------------------------------------------------------------------------------
 @router.post("/users", response_model=Created, status_code=201, tags=["管理"], summary="管理员：创建用户")
-def create_user(body: UserIn, request: Request, user: User = Depends(require_roles("admin"))) -> Created:
+def create_user(body: UserIn, request: Request, user: AdminUser) -> Created:
     return Created(id=create_user_row(request.app.state.store, user, body))
 
 
 @router.get("/users", response_model=list[UserOut], tags=["管理"], summary="管理员：用户列表")
-def list_users(request: Request, user: User = Depends(require_roles("admin"))) -> list[UserOut]:
+def list_users(request: Request, user: AdminUser) -> list[UserOut]:
     return [UserOut.model_validate({**r, "disabled": bool(r["disabled"])})
             for r in request.app.state.store.list_users()]
 
@@ -169,7 +178,7 @@ def list_users(request: Request, user: User = Depends(require_roles("admin"))) -
 @router.patch("/users/{user_id}", response_model=UserOut, tags=["管理"],
               summary="管理员：停用或恢复用户（停用后其令牌与会话立即失效）")
 def update_user(user_id: Id, body: UserUpdate, request: Request,
-                user: User = Depends(require_roles("admin"))) -> UserOut:
+                user: AdminUser) -> UserOut:
     store = request.app.state.store
     set_disabled(store, user, user_id, body.disabled)
     row = store.user(user_id)
@@ -179,7 +188,7 @@ def update_user(user_id: Id, body: UserUpdate, request: Request,
 # -- tokens ------------------------------------------------------------------------------------
 @router.post("/users/{user_id}/tokens", response_model=IssuedToken, status_code=201, tags=["管理"],
              summary="管理员：为用户签发 API 令牌（明文只返回这一次）")
-def create_token(user_id: Id, request: Request, user: User = Depends(require_roles("admin")),
+def create_token(user_id: Id, request: Request, user: AdminUser,
                  note: str = Query(default="", max_length=100, description="备注（用途）")) -> IssuedToken:
     token, token_id, target = issue_for(request.app.state.store, user, user_id, t=now_s(request), note=note)
     return IssuedToken(token=token, id=token_id, user=target)
@@ -187,7 +196,7 @@ def create_token(user_id: Id, request: Request, user: User = Depends(require_rol
 
 @router.post("/tokens", response_model=IssuedToken, status_code=201, tags=["令牌"],
              summary="为自己生成 API 令牌（明文只返回这一次；可选有效期）")
-def create_own_token(body: SelfTokenIn, request: Request, user: User = Depends(api_user)) -> IssuedToken:
+def create_own_token(body: SelfTokenIn, request: Request, user: ApiUser) -> IssuedToken:
     store, t = request.app.state.store, now_s(request)
     active = sum(1 for r in store.list_tokens(user_id=user.id) if token_info(r, now=t).active)
     if active >= MAX_ACTIVE_TOKENS:
@@ -199,7 +208,7 @@ def create_own_token(body: SelfTokenIn, request: Request, user: User = Depends(a
 
 @router.get("/tokens", response_model=list[TokenInfo], tags=["令牌"],
             summary="API 令牌列表（不含明文；管理员看全部，其他用户看自己的）")
-def list_tokens(request: Request, user: User = Depends(api_user),
+def list_tokens(request: Request, user: ApiUser,
                 user_id: int | None = Query(default=None, ge=1, le=2**53, description="只看某个用户（管理员）")
                 ) -> list[TokenInfo]:
     store = request.app.state.store
@@ -211,20 +220,20 @@ def list_tokens(request: Request, user: User = Depends(api_user),
 
 @router.delete("/tokens/{token_id}", response_model=TokenInfo, tags=["令牌"],
                summary="撤销 API 令牌（立即失效；管理员可撤销任何令牌，其他用户只能撤销自己的）")
-def revoke_token(token_id: Id, request: Request, user: User = Depends(api_user)) -> TokenInfo:
+def revoke_token(token_id: Id, request: Request, user: ApiUser) -> TokenInfo:
     return token_info(revoke(request.app.state.store, user, token_id), _current_token_id(request), now=now_s(request))
 
 
 # -- audit and corpus ----------------------------------------------------------------------------
 @router.get("/audit", tags=["管理"], summary="管理员：审计记录")
-def audit(request: Request, user: User = Depends(require_roles("admin")),
+def audit(request: Request, user: AdminUser,
           limit: int = Query(default=200, ge=1, le=2000)) -> list[dict[str, Any]]:
     return request.app.state.store.audit_rows(limit=limit)
 
 
 @router.post("/corpus/import", response_model=CorpusImported, tags=["管理"], openapi_extra=_FILE_BODY,
              summary="管理员：导入已批复目标到先例库（.jsonl / .json / .xlsx）")
-async def corpus_import(request: Request, user: User = Depends(require_roles("admin"))) -> CorpusImported:
+async def corpus_import(request: Request, user: AdminUser) -> CorpusImported:
     filename, data = await _upload(request, required=True)
     result = await run_in_threadpool(service.import_corpus, request.app.state, user, filename, data)
     return CorpusImported.model_validate(result)
@@ -246,19 +255,19 @@ async def _upload(request: Request, *, required: bool) -> tuple[str, bytes]:
 # -- rule profiles ---------------------------------------------------------------------------------
 @router.get("/profiles", response_model=list[profiles.ProfileSummary], tags=["规则配置"],
             summary="规则配置列表（标出服务器当前使用的配置）")
-def list_profiles(request: Request, user: User = Depends(api_user)) -> list[profiles.ProfileSummary]:
+def list_profiles(request: Request, user: ApiUser) -> list[profiles.ProfileSummary]:
     return profiles.summaries(request.app.state)
 
 
 @router.get("/profiles/{name}", response_model=profiles.ProfileDetail, tags=["规则配置"],
             summary="一个规则配置的内容：阈值、表头必填项、各条规则是否启用及严重程度")
-def get_profile(name: ProfileName, request: Request, user: User = Depends(api_user)) -> profiles.ProfileDetail:
+def get_profile(name: ProfileName, request: Request, user: ApiUser) -> profiles.ProfileDetail:
     return profiles.detail(request.app.state, name)
 
 
 @router.post("/profiles", response_model=profiles.ProfileSummary, status_code=201, tags=["规则配置"],
              openapi_extra=_PROFILE_BODY, summary="管理员：上传自定义规则配置（JSON 或 .json 文件；同名则替换）")
-async def upload_profile(request: Request, user: User = Depends(require_roles("admin"))) -> profiles.ProfileSummary:
+async def upload_profile(request: Request, user: AdminUser) -> profiles.ProfileSummary:
     filename, data = await _upload(request, required=False)
     where = filename or "请求体"
     if filename and not filename.lower().endswith(".json"):
@@ -274,14 +283,14 @@ async def upload_profile(request: Request, user: User = Depends(require_roles("a
 
 @router.delete("/profiles/{name}", response_model=Deleted, tags=["规则配置"],
                summary="管理员：删除自定义规则配置（内置配置和当前配置不能删除）")
-def delete_profile(name: ProfileName, request: Request, user: User = Depends(require_roles("admin"))) -> Deleted:
+def delete_profile(name: ProfileName, request: Request, user: AdminUser) -> Deleted:
     profiles.delete_custom(request.app.state, user, name)
     return Deleted(name=name)
 
 
 @router.get("/active-profile", response_model=profiles.ActiveProfileOut, tags=["规则配置"],
             summary="服务器当前使用的规则配置（提交时未指定配置即用它）")
-def active_profile(request: Request, user: User = Depends(api_user)) -> profiles.ActiveProfileOut:
+def active_profile(request: Request, user: ApiUser) -> profiles.ActiveProfileOut:
     prof = profiles.resolve(request.app.state, None)
     return profiles.ActiveProfileOut(name=prof.name, title=prof.title)
 
@@ -289,5 +298,5 @@ def active_profile(request: Request, user: User = Depends(api_user)) -> profiles
 @router.put("/active-profile", response_model=profiles.ActiveProfileOut, tags=["规则配置"],
             summary="管理员：设置服务器当前使用的规则配置")
 def set_active_profile(body: profiles.ActiveProfileIn, request: Request,
-                       user: User = Depends(require_roles("admin"))) -> profiles.ActiveProfileOut:
+                       user: AdminUser) -> profiles.ActiveProfileOut:
     return profiles.set_active(request.app.state, user, body.name)

@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.errors import AssistantError, BackendError, ConfigError, InputError, NotFoundError
+from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError
 from assistant.settings import Settings
 from assistant.web.auth import AuthError, ForbiddenError, RateLimited, RateLimiter, hash_password, rate_key
 from assistant.web.store import Store
@@ -35,7 +35,7 @@ log = logging.getLogger("assistant.web")
 WEB_DIR = Path(__file__).resolve().parent
 
 _STATUS = {InputError: 400, AuthError: 401, ForbiddenError: 403, NotFoundError: 404, RateLimited: 429,
-           ConfigError: 503, BackendError: 502}
+           ConfigError: 503}
 _HTTP_CN = {400: "请求无效", 401: "需要登录", 403: "无权访问", 404: "未找到", 405: "不支持该请求方法",
             406: "无法提供所请求的格式", 413: "上传内容过大", 415: "不支持的内容类型", 422: "请求参数无效",
             429: "请求过于频繁，请稍后再试", 500: "服务器内部错误"}
@@ -68,7 +68,7 @@ class WebConfig(BaseModel):
     login_token_s: float = Field(default=24 * 3600.0, gt=0)  # bearer tokens from POST /api/login expire
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WebConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, /, **overrides: Any) -> WebConfig:
         """Defaults, then ASSISTANT_SESSION_IDLE_MINUTES / ASSISTANT_SESSION_MAX_HOURS, then `overrides`."""
         env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
@@ -272,7 +272,7 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
     app.state.templates = templates
     _install_handlers(app)
-    app.add_middleware(_LimitsMiddleware, config=config,  # type: ignore[arg-type]
+    app.add_middleware(_LimitsMiddleware, config=config,
                        limiter=RateLimiter(config.rate_per_s, config.rate_burst),
                        login_limiter=RateLimiter(config.login_rate_per_s, config.login_burst))
     app.include_router(api.router)

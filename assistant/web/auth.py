@@ -13,7 +13,8 @@ import hmac
 import secrets
 import threading
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -178,6 +179,9 @@ def session_expired(row: dict[str, Any], t: float, config: Any) -> bool:
     return t - row["t_created_s"] > config.session_max_s or t - last > config.session_idle_s
 
 
+ApiUser = Annotated[User, Depends(api_user)]
+
+
 def session_user(request: Request) -> User | None:
     """The cookie's user, or None when there is no session or it has ended (the row is then deleted)."""
     token = request.cookies.get(SESSION_COOKIE)
@@ -202,13 +206,19 @@ def start_session(request: Request, user: User) -> str:
     return issue_token(store, user, kind="session", now_s=t)
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
-    def dep(user: User = Depends(api_user)) -> User:
+def require_roles(*roles: str) -> Callable[[User], User]:
+    def dep(user: ApiUser) -> User:
         if user.role not in roles:
             raise ForbiddenError("当前角色无权执行此操作：需要" + "或".join(ROLE_CN[r] for r in roles))
         return user
 
     return dep
+
+
+AdminUser = Annotated[User, Depends(require_roles("admin"))]
+UnitOrAdmin = Annotated[User, Depends(require_roles("unit", "admin"))]
+ExpertOrAdmin = Annotated[User, Depends(require_roles("expert", "admin"))]
+ReviewerOrAdmin = Annotated[User, Depends(require_roles("reviewer", "admin"))]
 
 
 def csrf_token(request: Request) -> str:

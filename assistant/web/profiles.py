@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from assistant.errors import InputError, NotFoundError
-from assistant.models import Severity
 from assistant.intake.records import json_error
+from assistant.models import Severity
 from assistant.rules.catalogue import RULES
 from assistant.rules.profiles import Profile, available_profiles, load_profile
 from assistant.web.auth import User

@@ -13,10 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from assistant.errors import InputError, NotFoundError
-from assistant.models import Grade, Review, Target
-from assistant.pipeline import review as run_review
 from assistant.intake.reader import load_json, read_source
 from assistant.intake.records import parse_target
+from assistant.models import Grade, Review, Target
+from assistant.pipeline import review as run_review
 from assistant.web.auth import ForbiddenError, User
 
 _deps_lock = threading.RLock()

@@ -19,11 +19,12 @@ from assistant.errors import NotFoundError
 from assistant.models import Review, Target
 from assistant.store import MIGRATIONS, connect, migrate, now
 
+
 def iso(seconds: float | None) -> str | None:
     """Epoch seconds as the ISO text the other columns use (None stays None)."""
     if seconds is None:
         return None
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 class Store:

@@ -21,8 +21,19 @@ from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
 from assistant.errors import AssistantError, InputError
 from assistant.report.export import EXPORT_TYPES, export_bytes
 from assistant.web import service
-from assistant.web.auth import (CSRF_COOKIE, ROLE_CN, SESSION_COOKIE, AuthError, User, authenticate, check_csrf,
-                                csrf_token, session_user, start_session, token_hash)
+from assistant.web.auth import (
+    CSRF_COOKIE,
+    ROLE_CN,
+    SESSION_COOKIE,
+    AuthError,
+    User,
+    authenticate,
+    check_csrf,
+    csrf_token,
+    session_user,
+    start_session,
+    token_hash,
+)
 from assistant.web.versions import ARROW, summary_for
 
 router = APIRouter(include_in_schema=False)
@@ -177,7 +188,8 @@ async def _redisplay(request: Request, user: User, submission_id: int, exc: Assi
 async def decision(submission_id: int, request: Request) -> Response:
     user = _user(request)
     form = await _form(request)
-    accepted, rejected = [], []
+    accepted: list[int] = []
+    rejected: list[int] = []
     for key, value in form.multi_items():
         if key.startswith("s_") and key[2:].isdigit():
             (accepted if value == "accept" else rejected if value == "reject" else []).append(int(key[2:]))

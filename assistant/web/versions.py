@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.report.compare import Comparison, compare_reviews
 from assistant.errors import NotFoundError
+from assistant.report.compare import Comparison, compare_reviews
 from assistant.web import service
 from assistant.web.auth import User
 
