@@ -346,12 +346,15 @@ def test_suggestions_rechecked_by_rules(fake_openai: FakeOpenAI, tmp_path: Path,
     from assistant.report import suggestions
     from assistant.rules.profiles import load_profile
 
-    def recheck(target: Target, s: Suggestion, profile: Any) -> list[Finding]:
+    def one(s: Suggestion) -> list[Finding]:
         if "万元/公里" in s.value:
             return [Finding(rule_id="FF-07", dimension="fund_fit", severity="error", message="单位不符", suggestion="")]
         return [
             Finding(rule_id="C-15", dimension="completeness", severity="warning", message="单位不规范", suggestion="")
         ]
+
+    def recheck(inp: CritiqueInput, batch: list[Suggestion], profile: Any) -> list[list[Finding]]:
+        return [one(s) for s in batch]
 
     monkeypatch.setattr(suggestions, "findings_after", recheck)
     inp = make_input()

@@ -249,3 +249,29 @@ def test_markdown_clean_draft(deps: Deps) -> None:
                indicators=[Indicator(level1="产出指标", level2="数量指标", name="培训人次", value="≥200人次")])
     md = to_markdown(review(t, deps))
     assert "C-04" in md and "第1行" not in md.split("## 需要修改的地方")[0]
+
+
+def test_every_suggestion_is_rechecked_whatever_the_backend(deps: Deps) -> None:
+    """Offline suggestions go through the same rule re-check as LLM ones: no kept suggestion leaves an error on
+    its row, and a suggestion that would (a value still without its unit) is not shown."""
+    from assistant.intake.taxonomy import normalise
+    from assistant.models import CritiqueResult, Suggestion
+    from assistant.pipeline import prepare
+    from assistant.report.suggestions import apply_suggestion, recheck_suggestions
+    from assistant.rules.engine import run_rules
+
+    t = read_targets(REPO / "samples" / "draft.json")[0]
+    r = review(t, deps)
+    assert r.suggestions
+    for s in r.suggestions:
+        applied = apply_suggestion(t, s)
+        assert applied is not None
+        new, idx = applied
+        assert not [f for f in run_rules(new, normalise(new), deps.profile) if f.indicator_index == idx
+                    and f.severity == "error"], s
+    by_row = {s.indicator_index: s.value for s in r.suggestions if s.action == "revise"}
+    assert by_row.get(0) == "≥10辆"  # 配备车辆数 10: the operator and the unit its name implies
+    inp = prepare(t, deps)
+    bare = Suggestion(action="revise", indicator_index=0, name=t.indicators[0].name, value="≥10", reason="x")
+    result = CritiqueResult(dimensions=r.dimensions, suggestions=[bare], backend="test")
+    assert recheck_suggestions(inp, result, deps.profile).suggestions == []

@@ -7,9 +7,9 @@ keeps its scores at or below the offline review's wherever a hit exists. Pure; n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from assistant.models import InstructionHit, Target
+from assistant.models import Indicator, InstructionHit, Target
 
 _PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
@@ -38,13 +38,18 @@ _INDICATOR_FIELDS = ("level1", "level2", "name", "value", "basis", "operator", "
 _BUDGET_FIELDS = ("item", "unit_price", "basis", "quantity_unit")
 
 
+def indicator_texts(i: int, ind: Indicator) -> Iterator[tuple[str, int | None, str]]:
+    """(field path, row, text) for the text fields of indicator row `i`."""
+    for f in _INDICATOR_FIELDS:
+        yield f"indicators[{i}].{f}", i, getattr(ind, f)
+
+
 def target_texts(t: Target) -> Iterator[tuple[str, int | None, str]]:
     """(field path, indicator row or None, text) for every text field of a target."""
     for f in _HEADER_FIELDS:
         yield f, None, getattr(t, f)
     for i, ind in enumerate(t.indicators):
-        for f in _INDICATOR_FIELDS:
-            yield f"indicators[{i}].{f}", i, getattr(ind, f)
+        yield from indicator_texts(i, ind)
     for i, p in enumerate(t.prior_indicators):
         for f in _INDICATOR_FIELDS:
             yield f"prior_indicators[{i}].{f}", None, getattr(p, f)
@@ -55,8 +60,13 @@ def target_texts(t: Target) -> Iterator[tuple[str, int | None, str]]:
 
 def find_injection(target: Target) -> list[InstructionHit]:
     """Instruction-like text inside a target's fields (empty when clean); one hit per field."""
+    return scan(target_texts(target))
+
+
+def scan(texts: Iterable[tuple[str, int | None, str]]) -> list[InstructionHit]:
+    """Instruction-like text in (field path, row, text) triples; one hit per field."""
     hits: list[InstructionHit] = []
-    for where, index, text in target_texts(target):
+    for where, index, text in texts:
         if not text:
             continue
         for pat in _PATTERNS:

@@ -9,9 +9,9 @@ import re
 
 from assistant.intake.quantities import COUNT_UNITS, VAGUE_COUNT_UNITS
 from assistant.intake.values import is_currency_unit, is_rate_unit, normalise_text, parse_value
-from assistant.models import Level1, Level2, NormIndicator, ParsedValue, Target
+from assistant.models import Indicator, Level1, Level2, NormIndicator, ParsedValue, Target
 
-__all__ = ["classify", "clean_label", "infer_from_name", "normalise", "split_name_value"]
+__all__ = ["classify", "clean_label", "infer_from_name", "normalise", "normalise_row", "split_name_value"]
 
 _L2_FOR_L1: dict[str, Level1] = {
     "quantity": "output", "quality": "output", "timeliness": "output",
@@ -214,22 +214,24 @@ def split_name_value(name: str) -> tuple[str, str] | None:
 
 def normalise(target: Target) -> list[NormIndicator]:
     """Target indicators → NormIndicator rows (0-based `index`, original labels kept)."""
-    out: list[NormIndicator] = []
-    for i, ind in enumerate(target.indicators):
-        name = ind.name.strip()
-        from_name = False
-        raw_value = ind.value
-        if not ind.value.strip():
-            split = split_name_value(name)
-            if split:
-                name, raw_value = split
-                from_name = True
-        pv = parse_value(raw_value, unit=ind.unit, operator=ind.operator)
-        if from_name:
-            pv = pv.model_copy(update={"flags": [*pv.flags, "value_from_name"]})
-        l1, l2, inferred = classify(ind.level1, ind.level2, name, pv)
-        out.append(NormIndicator(
-            index=i, name=name, level1=l1, level2=l2, level1_label=ind.level1, level2_label=ind.level2,
-            inferred=inferred, value=pv, basis=ind.basis, explanation=ind.explanation,
-        ))
-    return out
+    return [normalise_row(i, ind) for i, ind in enumerate(target.indicators)]
+
+
+def normalise_row(i: int, ind: Indicator) -> NormIndicator:
+    """One indicator row → its NormIndicator (row `i`)."""
+    name = ind.name.strip()
+    from_name = False
+    raw_value = ind.value
+    if not ind.value.strip():
+        split = split_name_value(name)
+        if split:
+            name, raw_value = split
+            from_name = True
+    pv = parse_value(raw_value, unit=ind.unit, operator=ind.operator)
+    if from_name:
+        pv = pv.model_copy(update={"flags": [*pv.flags, "value_from_name"]})
+    l1, l2, inferred = classify(ind.level1, ind.level2, name, pv)
+    return NormIndicator(
+        index=i, name=name, level1=l1, level2=l2, level1_label=ind.level1, level2_label=ind.level2,
+        inferred=inferred, value=pv, basis=ind.basis, explanation=ind.explanation,
+    )
