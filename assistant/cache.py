@@ -136,6 +136,17 @@ class LLMCache:
                     found[keys[row["key"]]] = list(struct.unpack(f"<{row['dim']}f", row["vector"]))
         return found
 
+    def count_vectors(self, model: str, texts: Sequence[str]) -> int:
+        """How many of `texts` have a cached vector (no vector is read)."""
+        keys = list({self.vector_key(model, t) for t in texts})
+        n = 0
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                n += self.db.execute(f"SELECT count(*) FROM {VECTORS} WHERE key IN ({marks})", chunk).fetchone()[0]
+        return n
+
     def put_vectors(self, model: str, items: Mapping[str, Sequence[float]]) -> None:
         now = time.time()
         rows = [

@@ -188,7 +188,8 @@ class PrecedentIndicator(Strict):
 class Precedent(Strict):
     id: str
     project_name: str
-    similarity: float
+    similarity: float  # semantic: centred cosine of the project vectors; lexical: TF-IDF cosine
+    match: Literal["semantic", "lexical"] = "lexical"
     region: str = ""
     year: int | None = None
     amount_total_wan: float | None = None
@@ -264,7 +265,9 @@ class RetrievalEvidence(Strict):
     `retrieved` is false when no precedent index was available: the evidence checks then stay silent."""
 
     retrieved: bool = False
-    precedents: list[Precedent] = Field(default_factory=list)
+    mode: str = ""  # what the precedents were found with, in Chinese (e.g. 词语 + 语义检索…)
+    note: str | None = None  # e.g. the semantic search failed this time, or no approved project is close
+    precedents: list[Precedent] = Field(default_factory=list)  # only those above the similarity floor
     # indicator-level suggestions drawn from precedents for categories the draft lacks
     hints: list[Suggestion] = Field(default_factory=list)
     # similarity of each indicator to the project's own name/goal and to precedent indicators (0–1)
@@ -319,6 +322,8 @@ class ReviewMeta(Strict):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
     content_hash: str = ""  # hash of the target, for idempotent batches
+    retrieval: str = ""  # how precedents were retrieved (词语检索 / 词语 + 语义检索…)
+    retrieval_note: str | None = None  # no close precedent, or the semantic search failed for this review
 
 
 class Review(Strict):

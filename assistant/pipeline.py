@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.critique.base import Critic
 from assistant.critique.offline import OfflineCritic
@@ -77,8 +78,23 @@ def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Re
     result = recheck_suggestions(inp, result, deps.profile)
     meta = ReviewMeta(profile=deps.profile.name, corpus_version=deps.index.version if deps.index else "",
                       scorer_version=result.scorer_version, prompt_hash=result.prompt_hash, params=result.params,
-                      timings_ms=clock.timings, usage=result.usage, content_hash=inp.facts.content_hash)
+                      timings_ms=clock.timings, usage=result.usage, content_hash=inp.facts.content_hash,
+                      retrieval=inp.evidence.mode, retrieval_note=inp.evidence.note)
     return finalise(inp, result, meta)
+
+
+def _endpoint_embedder(settings: Settings) -> Any:
+    from assistant.critique.llm import make_embedder  # the one module that imports openai (loaded only if used)
+
+    return make_embedder(settings)
+
+
+def open_precedents(settings: Settings, corpus: Path | None = None, **kwargs: Any) -> PrecedentIndex:
+    """The precedent index of the corpus (retrieve.corpus.open_index), wired to the embeddings endpoint when
+    ASSISTANT_EMBEDDING_MODEL names one."""
+    from assistant.retrieve.corpus import open_index
+
+    return open_index(settings, corpus, endpoint_call=_endpoint_embedder, **kwargs)
 
 
 def build_deps(settings: Settings, *, profile: str | None = None, backend: str | None = None,
@@ -86,9 +102,7 @@ def build_deps(settings: Settings, *, profile: str | None = None, backend: str |
     """Wire the default dependencies from settings (offline unless the openai backend is asked for)."""
     prof = load_profile(profile or settings.profile)
     if index is None:
-        from assistant.retrieve.corpus import open_index
-
-        index = open_index(settings, corpus)
+        index = open_precedents(settings, corpus)
     offline = OfflineCritic()
     critic: Critic = offline
     if (backend or settings.backend) == "openai":

@@ -42,7 +42,7 @@ class Settings(BaseModel):
     max_retries: int = Field(default=3, ge=0, le=10)
     max_concurrency: int = Field(default=4, ge=1, le=64)
     use_cache: bool = True
-    dense_retrieval: bool = False
+    dense_retrieval: bool = True  # the bundled local model where it runs, or ASSISTANT_EMBEDDING_MODEL's endpoint
     embedding_model: str | None = None
     top_k: int = Field(default=5, ge=1, le=50)
 

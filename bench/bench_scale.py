@@ -51,8 +51,40 @@ def rss_children_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def build_phase(size: int, folder: Path, workers: int | None) -> dict:
-    """Write the corpus as JSONL (streamed), then index it the way `open_index` does: streaming, persisted."""
+def dense_phase(index, folder: Path, embed_full: int, sample: int) -> dict:
+    """Vectors for every record with the local model (`VectorCache` in the folder, chunks committed as they finish).
+    Above `embed_full` records, `sample` of them are embedded to measure the rate and the rest are noisy copies of
+    those vectors (the serving cost is the same; the embedding time is then projected from the measured rate)."""
+    import numpy as np
+
+    from assistant.cache import LLMCache
+    from assistant.retrieve.dense import DenseIndex, build_dense
+    from assistant.retrieve.embeddings import LocalE5, VectorCache, local_unavailable
+
+    if local_unavailable():
+        return {"embed_s": float("nan"), "embed_rate": float("nan"), "embed_projected": False}
+    texts = index.dense_texts()
+    e5 = LocalE5()
+    e5.embed(["预热"])
+    cache = VectorCache(LLMCache(folder / "vectors.db"))
+    todo = texts if len(texts) <= embed_full else texts[:sample]
+    t = time.perf_counter()
+    dense = build_dense(e5, todo, cache)
+    spent = time.perf_counter() - t
+    rate = len(set(todo)) / spent
+    if len(todo) < len(texts):
+        rng = np.random.default_rng(0)
+        picks = dense.vectors[rng.integers(0, len(todo), len(texts))]
+        noisy = picks + rng.normal(0, 0.02, picks.shape).astype(np.float32)
+        dense = DenseIndex(e5, (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32))
+    dense.save(folder / "index")
+    return {"embed_s": len(set(texts)) / rate if len(todo) < len(texts) else spent, "embed_rate": rate,
+            "embed_projected": len(todo) < len(texts)}
+
+
+def build_phase(size: int, folder: Path, workers: int | None, embed_full: int = 10_000, sample: int = 1000) -> dict:
+    """Write the corpus as JSONL (streamed), then index it the way `open_index` does: streaming, persisted; then its
+    vectors (`dense_phase`)."""
     from synth import iter_corpus_of_size, write_jsonl
 
     from assistant.retrieve.corpus import build_index
@@ -65,10 +97,12 @@ def build_phase(size: int, folder: Path, workers: int | None) -> dict:
     t = time.perf_counter()
     index = build_index([corpus], folder=folder / "index", workers=workers)
     build_s = time.perf_counter() - t
+    build_rss = max(rss_mb(), rss_children_mb())
+    dense = dense_phase(index, folder, embed_full, sample)
     disk = sum(f.stat().st_size for f in (folder / "index").iterdir())
     return {"size": size, "synth_s": synth_s, "rss_synth_mb": rss_synth, "build_s": build_s,
-            "build_rss_mb": max(rss_mb(), rss_children_mb()), "index_mb": disk / 2**20,
-            "corpus_mb": corpus.stat().st_size / 2**20, "terms": index.data.meta["terms"]}
+            "build_rss_mb": build_rss, "dense_rss_mb": rss_mb(), "index_mb": disk / 2**20,
+            "corpus_mb": corpus.stat().st_size / 2**20, "terms": index.data.meta["terms"], **dense}
 
 
 def serve_phase(folder: Path, queries: int, budget: float) -> dict:
@@ -76,11 +110,15 @@ def serve_phase(folder: Path, queries: int, budget: float) -> dict:
     from synth import drafts
 
     from assistant.pipeline import build_deps, review
-    from assistant.retrieve.index import PrecedentIndex, project_text
+    from assistant.retrieve.dense import DenseIndex
+    from assistant.retrieve.embeddings import LocalE5, local_unavailable
+    from assistant.retrieve.index import PrecedentIndex
     from assistant.settings import load_settings
 
     t = time.perf_counter()
     index = PrecedentIndex.load(folder / "index")
+    dense = None if local_unavailable() else DenseIndex.load(folder / "index", LocalE5(), len(index))
+    index.attach_dense(dense, mode="dense" if dense is not None else "tfidf")
     load_s = time.perf_counter() - t
     deps = build_deps(load_settings({}), index=index)
     sample = drafts(queries)
@@ -89,7 +127,7 @@ def serve_phase(folder: Path, queries: int, budget: float) -> dict:
     t_end = time.perf_counter() + budget
     for d in sample:
         t = time.perf_counter()
-        index.search(project_text(d), k=deps.top_k)
+        index.search(d.project_name, k=deps.top_k)  # what a user types into corpus search
         search_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         rv = review(d, deps)
@@ -221,6 +259,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of queries per size at most")
     ap.add_argument("--size-timeout", type=float, default=1800.0)
     ap.add_argument("--workers", type=int, default=None, help="index build processes (default: automatic)")
+    ap.add_argument("--embed-full", type=int, default=10_000, help="embed every record up to this corpus size")
+    ap.add_argument("--embed-sample", type=int, default=1000, help="records embedded to measure the rate above it")
     ap.add_argument("--batch-corpus", type=int, default=100000, help="corpus size for the batch (0: skip)")
     ap.add_argument("--batch-n", type=int, default=3244)
     ap.add_argument("--batch-timeout", type=float, default=600.0)
@@ -235,7 +275,7 @@ def main() -> None:
     ap.add_argument("--inp", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.phase == "build":
-        print(json.dumps(build_phase(a.size, a.dir, a.workers)))
+        print(json.dumps(build_phase(a.size, a.dir, a.workers, a.embed_full, a.embed_sample)))
         return
     if a.phase == "serve":
         print(json.dumps(serve_phase(a.dir, a.queries, a.budget)))
@@ -247,8 +287,10 @@ def main() -> None:
     print(f"# bench_scale — {machine()}")
     print("# corpora > 41 records are synthetic recombinations of the shipped records (temp folder, never corpus/)")
     print("# build: streamed from JSONL into a persisted index (own process); serve: a fresh process loads it")
-    hdr = (f"{'size':>7} {'build s':>8} {'build MB':>8} {'index MB':>8} {'load s':>6} {'serve MB':>8} {'n q':>4} "
-           f"{'search p50/p95':>15} {'retrieve p50/p95':>17} {'rules p50/p95':>14} {'review p50/p95 ms':>18}")
+    print("# embed: vectors for every record with the local model; 'p' = projected from the rate measured on a sample")
+    hdr = (f"{'size':>7} {'build s':>8} {'build MB':>8} {'embed s':>9} {'emb/s':>6} {'index MB':>8} {'load s':>6} "
+           f"{'serve MB':>8} {'n q':>4} {'search p50/p95':>15} {'retrieve p50/p95':>17} {'rules p50/p95':>14} "
+           f"{'review p50/p95 ms':>18}")
     print(hdr, flush=True)
     folders: dict[int, Path] = {}
     sizes = [int(s) for s in a.sizes.split(",") if s]
@@ -257,7 +299,8 @@ def main() -> None:
     for size in sizes:
         folder = Path(tempfile.mkdtemp(prefix=f"bench_scale_{size}_"))
         try:
-            wargs = ["--workers", str(a.workers)] if a.workers else []
+            wargs = (["--workers", str(a.workers)] if a.workers else []) + [
+                "--embed-full", str(a.embed_full), "--embed-sample", str(a.embed_sample)]
             b = child(["--phase", "build", "--size", str(size), "--dir", str(folder), *wargs], a.size_timeout)
             r = child(["--phase", "serve", "--dir", str(folder), "--queries", str(a.queries),
                        "--budget", str(a.budget)], a.size_timeout)
@@ -265,7 +308,9 @@ def main() -> None:
             print(f"{size:>7} FAILED: {exc}", flush=True)
             continue
         folders[size] = folder
-        print(f"{size:>7} {b['build_s']:>8.1f} {b['build_rss_mb']:>8.0f} {b['index_mb']:>8.1f} {r['load_s']:>6.2f} "
+        embed = f"{b['embed_s']:.0f}{'p' if b['embed_projected'] else ''}"
+        print(f"{size:>7} {b['build_s']:>8.1f} {b['build_rss_mb']:>8.0f} {embed:>9} {b['embed_rate']:>6.1f} "
+              f"{b['index_mb']:>8.1f} {r['load_s']:>6.2f} "
               f"{r['serve_rss_mb']:>8.0f} {r['n_queries']:>4} {r['search_p50']:>6.1f} / {r['search_p95']:>6.1f} "
               f"{r['retrieve_p50']:>7.1f} / {r['retrieve_p95']:>6.1f} {r['rules_p50']:>5.2f} / {r['rules_p95']:>5.2f} "
               f"{r['review_p50']:>8.1f} / {r['review_p95']:>7.1f}", flush=True)

@@ -149,6 +149,9 @@ class FakeOpenAI:
         self.script: deque[Behaviour] = deque()
         self.default: Behaviour = valid()
         self.reject_response_format = False
+        # /v1/embeddings: "ok", "down" (HTTP 503), "slow" (sleeps `embedding_delay_s`), "nan", "wrong_dim"
+        self.embedding_mode = "ok"
+        self.embedding_delay_s = 3.0
         self._lock = threading.Lock()
         self.inflight = 0
         self.max_inflight = 0
@@ -180,7 +183,7 @@ class FakeOpenAI:
                     server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
                     if self.path.endswith("/embeddings"):
-                        self._send(200, server.embeddings(body))
+                        self._embeddings(body)
                     elif self.path.endswith("/chat/completions"):
                         self._chat(body)
                     else:
@@ -190,6 +193,21 @@ class FakeOpenAI:
                 finally:
                     with server._lock:
                         server.inflight -= 1
+
+            def _embeddings(self, body: dict[str, Any]) -> None:
+                mode = server.embedding_mode
+                if mode == "down":
+                    self._send(503, {"error": {"message": "service unavailable"}})
+                    return
+                if mode == "slow":
+                    time.sleep(server.embedding_delay_s)
+                answer = server.embeddings(body)
+                for d in answer["data"]:
+                    if mode == "nan":
+                        d["embedding"][0] = float("nan")
+                    elif mode == "wrong_dim":
+                        d["embedding"] = d["embedding"] + [0.0] * 4
+                self._send(200, answer)
 
             def _chat(self, body: dict[str, Any]) -> None:
                 if server.reject_response_format and "response_format" in body:

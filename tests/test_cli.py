@@ -69,12 +69,26 @@ def test_review_json_contract() -> None:
     assert data["findings"]
     for f in data["findings"]:
         assert {"rule_id", "dimension", "severity", "indicator_index", "message", "suggestion"} <= set(f)
-    assert data["precedents"]
-    for p in data["precedents"]:
-        assert {"id", "project_name", "similarity"} <= set(p)
-        assert p["id"] != draft_data().get("id")  # the sample is a corpus record: it never retrieves itself
+    # the sample is a corpus record: it never retrieves itself, and no other approved project is of its kind, so
+    # none is shown as similar and the review says so
+    assert data["precedents"] == [] and "没有与本项目相近的项目" in data["meta"]["retrieval_note"]
     assert data["backend"] == "offline"
     assert "target" not in data and "indicators" not in data
+
+
+def test_review_json_precedents_of_the_same_kind(tmp_path: Path) -> None:
+    """A road draft (an edited copy of an approved road table) cites approved road projects, itself first."""
+    rec = next(json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()
+               if json.loads(line)["id"] == "t-250d69ee97")
+    original = rec.pop("id")
+    rec["project_name"] = "2024年村组产业道路硬化工程"
+    res = run("review", str(write_json(tmp_path / "road.json", rec)), "--format", "json")
+    data = json.loads(res.stdout)
+    assert data["precedents"] and data["precedents"][0]["id"] == original
+    for p in data["precedents"]:
+        assert {"id", "project_name", "similarity", "match"} <= set(p)
+        assert "道路" in p["project_name"] or "路" in p["project_name"]
+    assert data["meta"]["retrieval"]
 
 
 def test_review_markdown_is_default() -> None:

@@ -104,9 +104,17 @@ def test_similarity_to_row_matches_the_full_product() -> None:
     t = corpus()[3]
     q = ix._vector(list(t.project_name) + ["道路", "培训", "满意度"])
     assert q is not None
-    full = (q @ ix.data.postings).toarray().ravel()
+    rows, sims = ix.data.postings.scores(*q)
+    full = np.zeros(len(ix), dtype=np.float32)
+    full[rows] = sims
+    import scipy.sparse as sp  # the product computed independently, as a sparse matrix
+
+    p = ix.data.postings
+    mat = sp.csr_matrix((p.data, p.indices, p.indptr), shape=(p.n_terms, p.n_docs))
+    qv = sp.csr_matrix((q[1], q[0], [0, len(q[0])]), shape=(1, p.n_terms))
+    assert np.allclose((qv @ mat).toarray().ravel(), full, atol=1e-6)
     for row in (0, 3, 7, len(ix) - 1):
-        assert ix._similarity_to_row(q, row) == pytest.approx(float(full[row]), abs=1e-6)
+        assert p.similarity_to_row(*q, row) == pytest.approx(float(full[row]), abs=1e-6)
 
 
 def test_without_retrieval_the_relevance_features_still_work() -> None:

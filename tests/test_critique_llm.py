@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from assistant.cache import LLMCache
@@ -40,7 +41,7 @@ from assistant.models import (
     Suggestion,
     Target,
 )
-from assistant.retrieve.embeddings import EmbeddingClient, rrf
+from assistant.retrieve.embeddings import EndpointEmbedder, VectorCache, rrf
 from assistant.settings import REPO_DIR, load_settings
 from tests.fake_openai import FakeOpenAI, answer, error, gullible, prose, slow, text, think, valid
 
@@ -443,12 +444,18 @@ def test_rendered_prompt_contains_the_rubric() -> None:
 def test_embeddings_cached_and_ranked(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     settings = make_settings(fake_openai, tmp_path, embedding_model="fake-embed", dense_retrieval=True)
     cache = LLMCache(tmp_path / "emb.db")
-    client = EmbeddingClient(settings, cache, embed=make_embedder(settings))
     docs = {"a": "道路硬化工程", "b": "学生营养餐补助", "c": "农村道路建设"}
-    ranked = client.rank("乡村道路硬化", docs)
-    assert ranked[0][0] in {"a", "c"} and ranked[-1][0] == "b"
+
+    def rank() -> list[str]:
+        engine = EndpointEmbedder("fake-embed", make_embedder(settings))
+        vectors = VectorCache(cache).vectors(engine, ["乡村道路硬化", *docs.values()])
+        sims = vectors[1:] @ vectors[0]
+        return [list(docs)[i] for i in np.argsort(-sims)]
+
+    ranked = rank()
+    assert ranked[0] in {"a", "c"} and ranked[-1] == "b"
     n = len(fake_openai.requests)
-    EmbeddingClient(settings, cache, embed=make_embedder(settings)).rank("乡村道路硬化", docs)
+    rank()
     assert len(fake_openai.requests) == n  # all vectors from SQLite
     assert fake_openai.requests[0]["body"]["encoding_format"] == "float"
 

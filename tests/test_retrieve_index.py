@@ -47,7 +47,9 @@ def test_open_index_persists_once_and_reloads(settings, monkeypatch) -> None:
     assert calls == [], "an unchanged corpus must load the persisted index, not rebuild it"
     assert second.version == first.version and len(second) == len(first) == len(read_targets(CORPUS))
     _same_results(first, second)
-    _same_results(first, PrecedentIndex(read_targets(CORPUS)))
+    in_memory = PrecedentIndex(read_targets(CORPUS))
+    corpus_store.attach_dense(in_memory, settings, folder=None)  # the same vectors, from the cache
+    _same_results(first, in_memory)
 
 
 def test_corpus_change_gives_a_new_version(settings) -> None:

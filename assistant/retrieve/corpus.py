@@ -16,25 +16,30 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from assistant.cache import LLMCache
 from assistant.errors import InputError
 from assistant.intake.reader import read_targets
 from assistant.intake.records import content_hash
 from assistant.models import Strict, Target
 from assistant.retrieve import build as index_build
+from assistant.retrieve.dense import DenseIndex, build_dense, missing_count
+from assistant.retrieve.embeddings import EmbeddingError, EmbedFn, VectorCache, select_embedder
 from assistant.retrieve.index import PrecedentIndex
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 _PKG = Path(__file__).resolve().parent.parent
 # code whose change alters what the index stores (tokens, normalised precedent cards, unit costs)
-_INDEX_CODE = ["retrieve/build.py", "intake/taxonomy.py", "intake/values.py", "intake/textproc.py", "models.py",
+_INDEX_CODE = ["retrieve/build.py", "retrieve/dense.py", "intake/taxonomy.py", "intake/values.py", "intake/textproc.py", "models.py",
                "intake/records.py", "intake/quantities.py", "data/domain_dict.txt"]
 PARALLEL_BYTES = 8 * 1024 * 1024  # corpora larger than this are indexed with worker processes
 KEEP_INDEXES = 3
+DENSE_NOW_LIMIT = 5000  # records an ordinary start may embed (≈ 1 min); more waits for `assistant corpus index`
 
 
 class ImportResult(Strict):
@@ -131,17 +136,16 @@ def _prune(root: Path, keep: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def open_index(settings: Settings, corpus: Path | None = None, *, persist: bool = True,
-               workers: int | None = None) -> PrecedentIndex:
-    """The index of the current corpus: loaded from its persisted copy, or built (and persisted)."""
-    files = corpus_files(settings, corpus)
+def _tfidf_index(settings: Settings, files: list[Path], *, persist: bool, workers: int | None
+                 ) -> tuple[PrecedentIndex, Path | None]:
+    """The TF-IDF index of `files`, loaded from its persisted copy or built (and persisted), with its folder."""
     if not persist:
-        return build_index(files, workers=workers)
+        return build_index(files, workers=workers), None
     root = index_root(settings)
     folder = root / index_key(files)
     if (folder / "stats.json").exists():
         try:
-            return PrecedentIndex.load(folder)
+            return PrecedentIndex.load(folder), folder
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             log.warning("persisted index %s unreadable (%s); rebuilding", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
@@ -150,8 +154,58 @@ def open_index(settings: Settings, corpus: Path | None = None, *, persist: bool 
         index = build_index(files, folder=folder, workers=workers)
     except OSError as exc:  # read-only or full disk: still serve, from memory
         log.warning("cannot persist the index under %s (%s); indexing in memory", root, exc)
-        return build_index(files, workers=workers)
+        return build_index(files, workers=workers), None
     _prune(root, folder)
+    return index, folder
+
+
+def _vector_cache(settings: Settings) -> VectorCache:
+    try:
+        return VectorCache(LLMCache(settings.db_path))
+    except (OSError, sqlite3.Error) as exc:  # read-only disk: vectors for this process only
+        log.warning("embedding cache unavailable (%s)", exc)
+        return VectorCache(None)
+
+
+def attach_dense(index: PrecedentIndex, settings: Settings, *, folder: Path | None,
+                 endpoint_call: Callable[[Settings], EmbedFn] | None = None, build_all: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+    """Give the index its dense vectors when an embedding engine runs: loaded from the index folder, or computed
+    (only records without a cached vector are embedded). A large corpus without vectors is not embedded during an
+    ordinary start (`DENSE_NOW_LIMIT`); `build_all` (assistant corpus index) embeds it, resumably."""
+    embedder, mode = select_embedder(settings, endpoint_call=endpoint_call)
+    if embedder is None:
+        index.attach_dense(None, mode=mode)
+        return
+    cache = _vector_cache(settings)
+    dense = DenseIndex.load(folder, embedder, len(index)) if folder is not None else None
+    if dense is None:
+        texts = index.dense_texts()
+        missing = missing_count(embedder, texts, cache)
+        if missing > DENSE_NOW_LIMIT and not build_all:
+            index.attach_dense(None, mode=f"词语检索（TF-IDF）；语义检索尚未就绪：{missing} 个先例还没有向量，"
+                                          "请运行 assistant corpus index")
+            return
+        try:
+            dense = build_dense(embedder, texts, cache, progress=progress)
+        except EmbeddingError as exc:
+            index.attach_dense(None, mode=f"词语检索（TF-IDF）；{exc.reason}")
+            return
+        if folder is not None:
+            try:
+                dense.save(folder)
+            except OSError as exc:
+                log.warning("cannot keep the vectors under %s (%s)", folder, exc)
+    index.attach_dense(dense, mode=mode, vectors=cache)
+
+
+def open_index(settings: Settings, corpus: Path | None = None, *, persist: bool = True, workers: int | None = None,
+               endpoint_call: Callable[[Settings], EmbedFn] | None = None, build_all: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> PrecedentIndex:
+    """The index of the current corpus (loaded from its persisted copy, or built and persisted), with dense vectors
+    where an embedding engine runs (see `attach_dense`)."""
+    index, folder = _tfidf_index(settings, corpus_files(settings, corpus), persist=persist, workers=workers)
+    attach_dense(index, settings, folder=folder, endpoint_call=endpoint_call, build_all=build_all, progress=progress)
     return index
 
 
@@ -188,4 +242,4 @@ def import_file(source: Path | bytes, settings: Settings, *, name: str | None = 
 
 def _existing_hashes(settings: Settings) -> set[str]:
     """Content hashes of the corpus, from its index (built now if needed, and needed next anyway)."""
-    return open_index(settings).content_hashes()
+    return _tfidf_index(settings, corpus_files(settings), persist=True, workers=None)[0].content_hashes()

@@ -1,20 +1,20 @@
-"""Retrieval over approved targets: jieba + TF-IDF (offline default).
+"""Retrieval over approved targets: jieba + TF-IDF, and dense project vectors where an embedding engine runs.
 
-Project-level precedents (top-k similar approved projects), indicator-level hints
-(which indicators and values similar projects used for a category the draft lacks),
-and evidence features for the critic (indicator grounding, implied unit cost).
-In evaluation a target never retrieves its own source record (`exclude_ids`).
+Project-level precedents (similar approved projects, ranked by the dense vectors when present, else by TF-IDF; only
+those above a similarity floor count as similar), indicator-level hints (which indicators and values those projects
+used for a category the draft lacks), and evidence features for the critic (indicator grounding, goal fit, implied
+unit cost, donor project; TF-IDF, as the calibrated scorer was fitted on them). In evaluation a target never
+retrieves its own source record (`exclude_ids`).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 from assistant.errors import InputError
 from assistant.intake.quantities import main_quantity
@@ -23,9 +23,15 @@ from assistant.labels import LEVEL1_CN, LEVEL2_CN
 from assistant.models import Facts, NormIndicator, Precedent, RetrievalEvidence, Suggestion, Target
 from assistant.retrieve import build as index_build
 from assistant.retrieve.build import IndexData
+from assistant.retrieve.dense import DenseIndex, record_text
+from assistant.retrieve.embeddings import EmbeddingError, VectorCache
 
 __all__ = ["PrecedentIndex", "project_text"]
 
+# Similarity floors, read off evals/retrieval_labels.jsonl (bench/bench_retrieval_labels.py): about the 99th
+# percentile of the similarity between projects a reviewer would not accept as the same kind of project.
+DENSE_FLOOR = 0.25  # centred cosine of the project vectors
+LEXICAL_FLOOR = 0.15  # TF-IDF cosine (name twice, goal, indicator names)
 _WANTED = (("output", "quantity"), ("output", "quality"), ("output", "timeliness"), ("cost", None),
            ("benefit", None), ("satisfaction", None))
 
@@ -56,9 +62,13 @@ class PrecedentIndex:
         self.data = data
         self.version = data.version
         self._lock = threading.Lock()
-        self._n_terms = data.postings.shape[0]
-        if not data.postings.has_sorted_indices:  # `_similarity_to_row` binary-searches each term's row
-            data.postings.sort_indices()
+        self.dense: DenseIndex | None = None
+        self.vectors: VectorCache | None = None
+        self.mode = "词语检索（TF-IDF）"
+
+    def attach_dense(self, dense: DenseIndex | None, *, mode: str, vectors: VectorCache | None = None) -> None:
+        """Rank precedents with `dense` (None: TF-IDF alone); `mode` says so to users."""
+        self.dense, self.mode, self.vectors = dense, mode, vectors
 
     @classmethod
     def load(cls, folder: Path) -> PrecedentIndex:
@@ -89,11 +99,16 @@ class PrecedentIndex:
         got = self._query("SELECT id FROM rec WHERE chash = ? AND id != '' ORDER BY row DESC LIMIT 1", (chash,))
         return got[0][0] if got else None
 
+    def dense_texts(self) -> list[str]:
+        """Each record's text for its vector, in row order."""
+        return [t for (t,) in self._query("SELECT dtext FROM rec ORDER BY row", ())]
+
     def content_hashes(self) -> set[str]:
         return {h for (h,) in self._query("SELECT chash FROM rec", ())}
 
     # -- queries ----------------------------------------------------------------
-    def _vector(self, toks: list[str]) -> sp.csr_matrix | None:
+    def _vector(self, toks: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """A query's term columns and l2-normalised TF-IDF weights (None when no term is in the vocabulary)."""
         vocab = self.data.vocab
         counts: dict[int, int] = {}
         for t in toks:
@@ -105,15 +120,14 @@ class PrecedentIndex:
         cols = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
         w = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self.data.idf[cols]
         w /= np.linalg.norm(w)
-        return sp.csr_matrix((w.astype(np.float32), cols, np.array([0, len(cols)])), shape=(1, self._n_terms))
+        return cols, w.astype(np.float32)
 
     def _search_rows(self, toks: list[str], *, k: int, exclude_ids: Iterable[str]) -> list[tuple[int, float]]:
         q = self._vector(toks)
         if q is None:
             return []
         excluded = set(exclude_ids)
-        res = q @ self.data.postings
-        rows, sims = res.indices, res.data
+        rows, sims = self.data.postings.scores(*q)
         want = k + len(excluded)
         if want < len(sims):
             top = np.argpartition(-sims, want - 1)[:want]
@@ -130,28 +144,56 @@ class PrecedentIndex:
                 break
         return out
 
-    def _similarity_to_row(self, q: sp.csr_matrix, row: int) -> float:
-        """Cosine of a query vector with one record: a binary search in each query term's posting row."""
-        p = self.data.postings
-        total = 0.0
-        for j, w in zip(q.indices, q.data, strict=False):
-            lo, hi = p.indptr[j], p.indptr[j + 1]
-            at = lo + int(np.searchsorted(p.indices[lo:hi], row))
-            if at < hi and p.indices[at] == row:
-                total += float(w) * float(p.data[at])
-        return total
-
     def search(self, text: str, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[tuple[Target, float]]:
-        found = self._search_rows(tokens(text), k=k, exclude_ids=exclude_ids)
-        docs = self._rows("target", [r for r, _ in found])
-        return [(Target.model_validate_json(docs[r]), s) for r, s in found]
+        """Records closest to a free-text query, above the similarity floor: by the dense vectors when present, else
+        by TF-IDF."""
+        found = self._ranked(text, lambda: tokens(text), k=k, excluded=set(exclude_ids))[0]
+        docs = self._rows("target", [r for r, _, _ in found])
+        return [(Target.model_validate_json(docs[r]), s) for r, s, _ in found]
+
+    def _dense_rows(self, query: np.ndarray, *, k: int, excluded: set[str]) -> list[tuple[int, float]]:
+        assert self.dense is not None
+        ids = self.data.ids
+        return self.dense.top(query, k=k, skip=lambda r: ids[r] in excluded)
+
+    def _ranked(self, text: str, toks: Callable[[], list[str]], *, k: int, excluded: set[str]
+                ) -> tuple[list[tuple[int, float, str]], str | None]:
+        """(row, similarity, "semantic" | "lexical") best first, and a note when the semantic search failed. The
+        query is embedded on another thread while jieba segments it (and, in a fresh process, loads its dictionary)."""
+        pending = self.dense.query_async(text, self.vectors) if self.dense is not None else None
+        lexical = self._search_rows(toks(), k=max(k, 20), exclude_ids=excluded)
+        if pending is not None:
+            try:
+                query = pending.result()
+            except EmbeddingError as exc:
+                note = f"语义检索本次不可用（{exc.reason}），已改用词语检索"
+            else:
+                lex = dict(lexical)
+                rows = self._dense_rows(query, k=k, excluded=excluded)
+                return [(r, s, "semantic") for r, s in rows
+                        if s >= DENSE_FLOOR or lex.get(r, 0.0) >= LEXICAL_FLOOR], None
+        else:
+            note = None
+        return [(r, s, "lexical") for r, s in lexical[:k] if s >= LEXICAL_FLOOR], note
 
     def precedents(self, target: Target, *, k: int = 5, exclude_ids: Iterable[str] = ()) -> list[Precedent]:
-        toks = index_build.project_tokens(target)
-        found = self._search_rows(toks, k=k, exclude_ids=exclude_ids)
-        cards = self._rows("card", [r for r, _ in found])
-        return [Precedent.model_validate_json(cards[row]).model_copy(update={"similarity": round(sim, 4)})
-                for row, sim in found]
+        """Approved projects of the same kind (above the similarity floor), best first."""
+        return self.precedents_noted(target, k=k, exclude_ids=exclude_ids)[0]
+
+    def precedents_noted(self, target: Target, *, k: int = 5, exclude_ids: Iterable[str] = ()
+                         ) -> tuple[list[Precedent], str | None]:
+        """`precedents`, and a note for users when none is close or the semantic search failed."""
+        found, note = self._ranked(record_text(target), lambda: index_build.project_tokens(target), k=k,
+                                   excluded=set(exclude_ids))
+        cards = self._rows("card", [r for r, _, _ in found])
+        precs = [Precedent.model_validate_json(cards[row]).model_copy(update={"similarity": round(sim, 4),
+                                                                               "match": match})
+                 for row, sim, match in found]
+        if not precs:
+            note = (note + "；" if note else "") + (
+                f"先例库（{len(self)}个已批复项目）中没有与本项目相近的项目，未列出参考案例；"
+                "可导入本单位的历史批复绩效目标（assistant corpus import）")
+        return precs, note
 
     def hints(self, indicators: list[NormIndicator], precedents: list[Precedent], *, per_category: int = 2
               ) -> list[Suggestion]:
@@ -228,7 +270,7 @@ class PrecedentIndex:
             return None, None, None
         row, sim = found[0]
         own = self._vector(index_build.document(tokens(target.project_name), tokens(target.annual_goal), []))
-        base = self._similarity_to_row(own, row) if own is not None else 0.0
+        base = self.data.postings.similarity_to_row(*own, row) if own is not None else 0.0
         name = Precedent.model_validate_json(self._rows("card", [row])[row]).project_name
         return round(max(0.0, sim - base), 4), self.data.ids[row], name
 
@@ -260,10 +302,11 @@ class PrecedentIndex:
     def evidence(self, target: Target, indicators: list[NormIndicator], *, k: int = 5,
                  exclude_ids: Iterable[str] = (), facts: Facts | None = None) -> RetrievalEvidence:
         excluded = list(exclude_ids)
-        precs = self.precedents(target, k=k, exclude_ids=excluded)
+        precs, note = self.precedents_noted(target, k=k, exclude_ids=excluded)
         donor, donor_id, donor_project = self.indicator_donor(target, indicators, exclude_ids=excluded)
         return RetrievalEvidence(
-            retrieved=True, donor_overlap=donor, donor_id=donor_id, donor_project=donor_project, precedents=precs,
+            retrieved=True, mode=self.mode, note=note, donor_overlap=donor, donor_id=donor_id,
+            donor_project=donor_project, precedents=precs,
             hints=self.hints(indicators, precs),
             indicator_fit=self.indicator_fit(target, indicators, exclude_ids=excluded),
             goal_fit=self.goal_fit(target),

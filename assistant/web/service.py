@@ -217,11 +217,12 @@ def ratings_jsonl(store: Any) -> str:
 # -- export and corpus -------------------------------------------------------------------------
 def import_corpus(app_state: Any, user: User, filename: str, data: bytes) -> dict[str, Any]:
     require(user, "admin")
-    from assistant.retrieve.corpus import import_file, open_index
+    from assistant.pipeline import open_precedents
+    from assistant.retrieve.corpus import import_file
 
     name = Path(filename or "corpus.jsonl").name
     result = import_file(data, app_state.settings, filename=name)
-    index = open_index(app_state.settings)
+    index = open_precedents(app_state.settings)
     with _deps_lock:
         app_state.deps = dataclasses.replace(app_state.deps, index=index)
     app_state.store.audit(user.username, "corpus_imported", f"corpus:{name}",
