@@ -208,7 +208,8 @@ class Suggestion(Strict):
     value: str = ""
     original: str = ""  # the original value / name, for revise
     reason: str
-    source: Literal["rules", "precedent", "llm"] = "rules"
+    source: Literal["rules", "precedent", "llm", "library"] = "rules"
+    library_source: str | None = None  # the published source of a library indicator (source "library")
     precedent_id: str | None = None
     precedent_project: str | None = None
 
@@ -260,6 +261,53 @@ class Facts(Strict):
     instruction_hits: list[InstructionHit] = Field(default_factory=list)  # text that reads like an instruction
 
 
+class SectorMatch(Strict):
+    """A sector of the indicator library the draft belongs to, with how sure the classification is (0–1)."""
+
+    sector: str
+    confidence: float
+    by: str = ""  # 别名 / 语义 / 词语
+
+
+class LibraryHint(Strict):
+    """A library entry cited to users: an indicator of the sector, or a published standard (level in
+    `typical_value`, its exact quote in `seen_value`, scope/year/kind of source in `note`)."""
+
+    sector: str
+    level1: str = ""
+    level2: str = ""
+    name: str
+    typical_value: str | None = None  # usable as a target as written (passes the rules); None otherwise
+    seen_value: str | None = None  # the value as read in the source (may be a placeholder or a note)
+    source: str = ""
+    note: str = ""
+
+
+class StandardCheck(Strict):
+    """A cost (stated, or implied by budget ÷ quantity) that breaks a published standard, with the arithmetic."""
+
+    standard: LibraryHint
+    indicator_index: int | None = None  # the cost indicator; None for the implied unit cost
+    quantity_index: int | None = None  # the quantity the budget was divided by
+    value: float  # in the standard's unit
+    unit: str
+    verdict: Literal["above", "below"]
+    ratio: float  # value ÷ the standard's level
+    arithmetic: str  # e.g. 25万元 ÷ 10辆 ÷ 180天 ≈ 139元/辆·天
+    tiers: int = 1  # standards as close to the draft as this one (tiers it does not name); held against the most lenient
+
+
+class KnowledgeEvidence(Strict):
+    """What the sector library and the standards say about a draft (empty when its sector is unknown)."""
+
+    library_version: str = ""
+    sectors: list[SectorMatch] = Field(default_factory=list)
+    core_missing: bool = False  # no indicator measures the sector's physical output
+    core_hints: list[LibraryHint] = Field(default_factory=list)  # the library's quantity indicators to cite
+    standards: list[LibraryHint] = Field(default_factory=list)  # published standards that concern this draft
+    checks: list[StandardCheck] = Field(default_factory=list)
+
+
 class RetrievalEvidence(Strict):
     """What retrieval found for a target (computed once, shared by the rules and every critic).
     `retrieved` is false when no precedent index was available: the evidence checks then stay silent."""
@@ -280,6 +328,7 @@ class RetrievalEvidence(Strict):
     donor_overlap: float | None = None
     donor_id: str | None = None  # that approved project
     donor_project: str | None = None  # its project name
+    knowledge: KnowledgeEvidence = Field(default_factory=KnowledgeEvidence)
 
 
 class CritiqueInput(Strict):
@@ -340,5 +389,6 @@ class Review(Strict):
     model: str | None = None
     fallback_reason: str | None = None
     vetoes: list[str] = Field(default_factory=list)  # why the overall score is capped at 79 (中), if it is
+    knowledge: KnowledgeEvidence | None = None  # the sector, library entries and standards the review used
     meta: ReviewMeta
     target: Target

@@ -17,9 +17,12 @@ from assistant.critique.base import Critic
 from assistant.critique.offline import OfflineCritic
 from assistant.intake.facts import derive_facts
 from assistant.intake.taxonomy import normalise
+from assistant.knowledge.base import assess, knowledge_for
+from assistant.knowledge.library import load_library
+from assistant.knowledge.match import KnowledgeBase
 from assistant.models import CritiqueInput, RetrievalEvidence, Review, ReviewMeta, Target
 from assistant.report.merge import finalise
-from assistant.report.suggestions import recheck_suggestions
+from assistant.report.suggestions import library_suggestions, recheck_suggestions
 from assistant.retrieve.index import PrecedentIndex
 from assistant.rules.engine import run_rules
 from assistant.rules.profiles import Profile, load_profile
@@ -32,6 +35,7 @@ class Deps:
     profile: Profile
     index: PrecedentIndex | None = None
     top_k: int = 5
+    knowledge: KnowledgeBase | None = None  # the sector library and standards for this profile
 
 
 class _Clock:
@@ -56,13 +60,18 @@ def prepare(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = (), cloc
     facts = derive_facts(target, indicators)
     clock.lap("records")
     evidence = RetrievalEvidence()
+    excluded = [i for i in exclude_ids if i] + ([target.id] if target.id else [])
     if deps.index is not None:
-        excluded = [i for i in exclude_ids if i] + ([target.id] if target.id else [])
         same = deps.index.content_id(facts.content_hash)  # the same table already in the corpus
         if same:
             excluded.append(same)
         evidence = deps.index.evidence(target, indicators, k=deps.top_k, exclude_ids=excluded, facts=facts)
     clock.lap("retrieve")
+    if deps.knowledge is not None:  # library entries read in an excluded record's own source are left out too
+        sources = deps.index.source_urls(excluded) if deps.index is not None else frozenset()
+        evidence = evidence.model_copy(update={"knowledge": assess(deps.knowledge, target, indicators,
+                                                                   excluded_sources=sources)})
+    clock.lap("knowledge")
     findings = run_rules(target, indicators, deps.profile, evidence, facts=facts)
     clock.lap("rules")
     return CritiqueInput(target=target, indicators=indicators, findings=findings, evidence=evidence, facts=facts,
@@ -75,7 +84,7 @@ def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Re
     inp = prepare(target, deps, exclude_ids=exclude_ids, clock=clock)
     result = deps.critic.critique(inp)
     clock.lap("critique")
-    result = recheck_suggestions(inp, result, deps.profile)
+    result = recheck_suggestions(inp, library_suggestions(inp, result), deps.profile)
     meta = ReviewMeta(profile=deps.profile.name, corpus_version=deps.index.version if deps.index else "",
                       scorer_version=result.scorer_version, prompt_hash=result.prompt_hash, params=result.params,
                       timings_ms=clock.timings, usage=result.usage, content_hash=inp.facts.content_hash,
@@ -109,4 +118,5 @@ def build_deps(settings: Settings, *, profile: str | None = None, backend: str |
         from assistant.critique.llm_factory import make_openai_critic
 
         critic = make_openai_critic(settings, fallback=offline)
-    return Deps(critic=critic, profile=prof, index=index, top_k=settings.top_k)
+    knowledge = knowledge_for(load_library(settings.db_path), prof.name, index)
+    return Deps(critic=critic, profile=prof, index=index, top_k=settings.top_k, knowledge=knowledge)

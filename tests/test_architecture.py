@@ -9,7 +9,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "assistant"
 SHARED = {"models", "dimensions", "labels", "errors", "settings", "store", "cache"}
 # stage → rank in the data flow: intake → retrieve → rules → critique → report → pipeline → edges
-RANK = {"intake": 1, "retrieve": 2, "rules": 3, "critique": 4, "report": 5, "pipeline": 6, "batch": 6,
+RANK = {"intake": 1, "retrieve": 2, "knowledge": 2.5, "rules": 3, "critique": 4, "report": 5, "pipeline": 6, "batch": 6,
         "evaluate": 7, "cli": 8, "web": 8}
 
 
@@ -36,7 +36,7 @@ def _imports(path: Path, *, top_level_only: bool) -> set[str]:
     return found
 
 
-def _rank(stage: str) -> int:
+def _rank(stage: str) -> float:
     return 0 if stage in SHARED or stage == "assistant" else RANK.get(stage, 99)
 
 

@@ -24,6 +24,8 @@ def test_wheel_carries_every_package_prompts_and_corpus(tmp_path: Path) -> None:
     for prompt in (REPO / "prompts").glob("*.md"):
         assert f"assistant/_prompts/{prompt.name}" in names
     assert "assistant/_corpus/approved_targets.jsonl" in names
+    for name in ("indicator_library.jsonl", "unit_costs.jsonl", "README.md"):
+        assert f"assistant/_knowledge/{name}" in names
     data = {str(p.relative_to(REPO)) for p in (REPO / "assistant").rglob("*")
             if p.is_file() and p.suffix in {".json", ".txt", ".html", ".css"} and "__pycache__" not in p.parts}
     assert data <= names, sorted(data - names)[:5]

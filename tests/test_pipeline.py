@@ -72,7 +72,7 @@ def assert_valid(r: Review) -> None:
         ds = r.dimensions.get(d)
         assert 0 <= ds.score <= 100 and 1 <= ds.level <= 5 and ds.rationale.strip()
     assert r.backend == "offline"
-    assert r.meta.content_hash and set(r.meta.timings_ms) == {"records", "retrieve", "rules", "critique"}
+    assert r.meta.content_hash and set(r.meta.timings_ms) == {"records", "retrieve", "knowledge", "rules", "critique"}
 
 
 def test_every_corpus_record_reviews(corpus_reviews: list[tuple[Target, Review]]) -> None:

@@ -238,6 +238,9 @@ def _register_optional() -> None:
 
     main.add_command(eval_group)
     from assistant.cli.batch import batch_command
+    from assistant.cli.library import library_group
+
+    main.add_command(library_group)
 
     main.add_command(batch_command)
     main.add_command(template_command)

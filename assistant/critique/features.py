@@ -33,7 +33,7 @@ from assistant.dimensions import DIMENSION_KEYS
 from assistant.intake.textproc import content_tokens
 from assistant.models import CritiqueInput, ImpliedTotal, NormIndicator, Target
 
-FEATURE_VERSION = "f10"
+FEATURE_VERSION = "f11"
 DONOR_NOTE = 0.25  # donor_overlap at which the rationale names the approved project (explanation only)
 
 # Rules whose counts are features of their own (beyond the per-severity totals).
@@ -45,17 +45,27 @@ KEY_RULES: dict[str, tuple[str, ...]] = {
 }
 
 
-# The scorer's inputs per dimension: few, strong features (54 rated items can't support many).
-# Every feature measures a problem (0 = none), so a draft without problems scores 5.
-SCORER_FEATURES: dict[str, list[str]] = {
-    "completeness": ["n_error", "n_warning", "no_output", "no_benefit", "no_satisfaction", "few_indicators",
-                     "empty_share", "no_goal", "no_labels", "no_cost", "rule_C-04", "rule_C-05", "rule_C-08"],
-    "relevance": ["ungrounded_share", "goal_misfit", "donor_overlap"],
-    "suitability": ["unquantified_share", "unspecific_share", "ambition_share", "operator_share", "unit_misfit_share",
-                    "untimed_share"],
-    "fund_fit": ["no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost",
-                 "n_error", "n_warning"],
+# Candidate feature sets per dimension: few, strong features (54 rated items can't support many). Calibration
+# chooses one set per dimension by grouped cross-validation inside its own training items (`calibrate.fit_nested`),
+# so evaluation folds never see the choice made on them. Every feature measures a problem (0 = none), so a draft
+# without problems scores 5. f11 adds sector knowledge: `core_missing` (K-01) and `standard_conflict` (K-02/K-03).
+_COMPLETENESS = ["n_error", "n_warning", "no_output", "no_benefit", "no_satisfaction", "few_indicators",
+                 "empty_share", "no_goal", "no_labels", "no_cost", "rule_C-04", "rule_C-05", "rule_C-08"]
+_COMPLETENESS_RUBRIC = ["no_goal", "no_output", "no_benefit", "no_satisfaction", "no_cost", "few_indicators",
+                        "empty_share", "no_labels", "rule_C-08"]
+_FUND = ["no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost", "n_error", "n_warning"]
+_FUND_RUBRIC = ["no_quantity", "fund_unverified", "fund_conflict", "rule_FF-04", "no_cost"]
+FEATURE_SETS: dict[str, dict[str, list[str]]] = {
+    "completeness": {"f10": _COMPLETENESS, "f10+core": [*_COMPLETENESS, "core_missing"],
+                     "rubric": _COMPLETENESS_RUBRIC, "rubric+core": [*_COMPLETENESS_RUBRIC, "core_missing"]},
+    "relevance": {"f10": ["ungrounded_share", "goal_misfit", "donor_overlap"]},
+    "suitability": {"f10": ["unquantified_share", "unspecific_share", "ambition_share", "operator_share",
+                            "unit_misfit_share", "untimed_share"]},
+    "fund_fit": {"f10": _FUND, "f10+standards": [*_FUND, "standard_conflict"], "rubric": _FUND_RUBRIC,
+                 "rubric+standards": [*_FUND_RUBRIC, "standard_conflict"]},
 }
+SCORER_FEATURES: dict[str, list[str]] = {  # every feature any candidate set uses
+    d: list(dict.fromkeys(f for names in sets.values() for f in names)) for d, sets in FEATURE_SETS.items()}
 
 
 # The rubric's level 1 ("missing or unusable") where a dimension cannot be judged at all: without a budget there is no
@@ -153,6 +163,7 @@ FEATURE_RULES: dict[str, frozenset[str]] = {
     **{k: ids for k, (ids, _) in SUITABILITY_CRITERIA.items() if ids},
     "no_budget": frozenset({"FF-09"}), "fund_unverified": frozenset({"FF-02"}), "no_cost": frozenset({"FF-06"}),
     "fund_conflict": frozenset({"FF-01", "FF-02", "FF-10", "FF-05"}),
+    "core_missing": frozenset({"K-01"}), "standard_conflict": frozenset({"K-02", "K-03"}),
 }
 
 
@@ -219,6 +230,7 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         no_goal=float(not inp.target.annual_goal.strip()),
         no_labels=float(bool(named) and levels <= {"unknown"} or all(i.inferred for i in named)),
         no_cost=float(bool(named) and not any(i.level1 == "cost" for i in named)),  # 成本指标 is a required category
+        core_missing=float(inp.evidence.knowledge.core_missing),
     )
     judged = [i for i in named if judged_for_grounding(i)]
     out["relevance"].update(
@@ -235,9 +247,10 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
         fund_unverified=float(not reconciles(budget, inp.facts.implied_totals)),
         no_quantity=float(inp.facts.main_quantity is None),
         fund_conflict=_cap(sum(by_dim["fund_fit"][r] for r in ("FF-01", "FF-02", "FF-10", "FF-05"))),
+        standard_conflict=_cap(float(len(inp.evidence.knowledge.checks)), 2.0),
     )
     return out
 
 
-def vector(feats: dict[str, float], dim: str) -> list[float]:
-    return [float(feats.get(name, 0.0)) for name in feature_names(dim)]
+def vector(feats: dict[str, float], dim: str, names: list[str] | None = None) -> list[float]:
+    return [float(feats.get(name, 0.0)) for name in (names or feature_names(dim))]

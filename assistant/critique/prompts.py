@@ -16,7 +16,7 @@ from typing import Any
 
 from assistant.dimensions import DIMENSIONS
 from assistant.labels import KIND_CN, LEVEL1_SHORT, LEVEL2_SHORT
-from assistant.models import CritiqueInput, Finding, Indicator, NormIndicator, Precedent, Target
+from assistant.models import CritiqueInput, Finding, Indicator, KnowledgeEvidence, LibraryHint, NormIndicator, Precedent, Target
 from assistant.settings import IN_CHECKOUT, PACKAGE_DIR, REPO_DIR
 
 PROMPTS_DIR = REPO_DIR / "prompts" if IN_CHECKOUT else PACKAGE_DIR / "_prompts"
@@ -72,6 +72,7 @@ class PromptSet:
             retrieval_notes=retrieval_notes(inp),
             n_precedents=MAX_PRECEDENTS,
             precedents_json=precedents_json(inp.evidence.precedents),
+            knowledge_json=knowledge_json(inp.evidence.knowledge),
             n_indicators=n,
             last_index=max(n - 1, 0),
         )
@@ -256,3 +257,25 @@ def precedents_json(precedents: list[Precedent]) -> str:
             }
         )
     return _dumps(items) if items else "[]"
+
+
+def _hint_dict(h: LibraryHint, *, standard: bool) -> dict[str, Any]:
+    if standard:
+        return {"支出项目": h.name, "标准": h.typical_value, "出处": h.note}
+    return {"指标": h.name, "类别": f"{h.level1}/{h.level2}", "参考值": h.typical_value or h.seen_value}
+
+
+def knowledge_json(ev: KnowledgeEvidence | None) -> str:
+    """The sector, the library's core quantity indicators the draft lacks, the published standards that concern
+    it and the arithmetic of any broken one: quoted data the model reasons with (the same facts as the rules)."""
+    if ev is None or not ev.sectors:
+        return "（行业未能确定：不引用行业指标库和支出标准）"
+    data: dict[str, Any] = {
+        "行业": [f"{m.sector}（把握度 {m.confidence:.2f}）" for m in ev.sectors],
+        "缺少的行业核心数量指标": [_hint_dict(h, standard=False) for h in ev.core_hints] if ev.core_missing else [],
+        "相关支出标准": [_hint_dict(h, standard=True) for h in ev.standards[:3]],
+        "与标准不符的测算": [{"指标序号": c.indicator_index if c.indicator_index is not None else "按预算÷数量",
+                       "测算": c.arithmetic, "标准": f"{c.standard.name} {c.standard.typical_value}",
+                       "结论": "高于" if c.verdict == "above" else "低于", "倍数": round(c.ratio, 2)} for c in ev.checks],
+    }
+    return _dumps(data)

@@ -15,7 +15,7 @@ from pydantic import Field
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
-from assistant.critique.features import FEATURE_VERSION, extract, feature_names, unusable, vector
+from assistant.critique.features import FEATURE_SETS, FEATURE_VERSION, extract, unusable, vector
 from assistant.critique.offline import Calibration, DimensionModel
 from assistant.dimensions import DIMENSION_KEYS
 from assistant.evaluate.metrics import qwk_1to5, spearman
@@ -61,19 +61,56 @@ def _fit_dim(X: np.ndarray, y: np.ndarray, names: list[str], alpha: float = ALPH
     return DimensionModel(intercept=5.0, coef={n: -float(w) for n, w in zip(names, model.coef_, strict=False)})
 
 
+def _rows(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], dim: str) -> list[ItemFeatures]:
+    """Items rated on `dim` that the linear model scores (drafts anchored at level 1 are left out)."""
+    return [f for f in feats if f.item_id in targets and dim in targets[f.item_id] and not unusable(f.features[dim], dim)]
+
+
+def _fit_set(rows: list[ItemFeatures], targets: dict[str, dict[str, float]], dim: str, names: list[str],
+             alpha: float) -> DimensionModel:
+    X = np.array([vector(f.features[dim], dim, names) for f in rows])
+    y = np.array([targets[f.item_id][dim] for f in rows])
+    return _fit_dim(X, y, names, alpha)
+
+
+def choose_set(rows: list[ItemFeatures], targets: dict[str, dict[str, float]], dim: str, *, alpha: float = ALPHA,
+               folds: int = 4) -> str:
+    """The candidate feature set (features.FEATURE_SETS) with the lowest grouped cross-validated error on `rows`
+    alone (mean absolute error of the levels; ties go to the smaller set)."""
+    sets = FEATURE_SETS[dim]
+    groups = np.array([f.group for f in rows])
+    n_splits = min(folds, len(set(groups)))
+    if len(sets) == 1 or n_splits < 2:
+        return min(sets, key=lambda k: len(sets[k]))
+    errors: dict[str, float] = {}
+    for name, names in sets.items():
+        err = []
+        for train, test in GroupKFold(n_splits=n_splits).split(rows, groups=groups):
+            model = _fit_set([rows[i] for i in train], targets, dim, names, alpha)
+            for i in test:
+                f = rows[i]
+                pred = model.intercept + sum(w * f.features[dim].get(k, 0.0) for k, w in model.coef.items())
+                err.append(abs(min(5.0, max(1.0, pred)) - targets[f.item_id][dim]))
+        errors[name] = float(np.mean(err))
+    return min(sets, key=lambda k: (round(errors[k], 6), len(sets[k])))
+
+
 def fit(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, alpha: float = ALPHA,
         label: str = "") -> Calibration:
-    """Fit one linear model per dimension: features → consensus level (1–5). Drafts the scorer anchors at level 1
-    (`features.UNUSABLE`, e.g. fund fit without a budget) are left out: the linear model never scores them."""
+    """One linear model per dimension: features → consensus level (1–5). The feature set of each dimension is
+    chosen by grouped cross-validation inside `feats` only (`choose_set`), so a caller that holds items out keeps
+    the choice nested. Drafts the scorer anchors at level 1 (`features.UNUSABLE`, e.g. fund fit without a budget)
+    are left out: the linear model never scores them."""
     dims = {}
+    chosen = {}
     for d in DIMENSION_KEYS:
-        names = feature_names(d)
-        rows = [f for f in feats if f.item_id in targets and d in targets[f.item_id] and not unusable(f.features[d], d)]
-        X = np.array([vector(f.features[d], d) for f in rows])
-        y = np.array([targets[f.item_id][d] for f in rows])
-        dims[d] = _fit_dim(X, y, names, alpha)
+        rows = _rows(feats, targets, d)
+        chosen[d] = choose_set(rows, targets, d, alpha=alpha)
+        dims[d] = _fit_set(rows, targets, d, FEATURE_SETS[d][chosen[d]], alpha)
+    sets = ", ".join(f"{d}:{name}" for d, name in chosen.items())
     return Calibration(feature_version=FEATURE_VERSION, fitted_on=label or _dt.date.today().isoformat(),
-                       n_items=len(feats), method=f"ridge(alpha={alpha}) on rater consensus", dimensions=dims)
+                       n_items=len(feats), method=f"ridge(alpha={alpha}) on rater consensus; feature sets {sets}",
+                       dimensions=dims)
 
 
 def cross_validate(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, folds: int = 5,

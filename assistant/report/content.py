@@ -13,7 +13,7 @@ from assistant.models import Finding, Indicator, Review, Suggestion
 
 SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-SOURCE_ZH = {"rules": "规则", "precedent": "参考案例", "llm": "模型"}
+SOURCE_ZH = {"rules": "规则", "precedent": "参考案例", "llm": "模型", "library": "行业指标库"}
 TITLE = "项目支出绩效目标审核意见表"
 
 
@@ -168,6 +168,8 @@ def _source_note(s: Suggestion) -> str:
         return f"（参考：{s.precedent_project}）"
     if s.source == "llm":
         return "（模型建议）"
+    if s.source == "library" and s.library_source:
+        return f"（指标库，来源：{s.library_source}）"
     return ""
 
 
@@ -175,7 +177,20 @@ def suggestion_source(s: Suggestion) -> str:
     note = SOURCE_ZH.get(s.source, s.source)
     if s.precedent_project:
         note += f"：{s.precedent_project}"
+    elif s.library_source:
+        note += f"：{s.library_source}"
     return note
+
+
+def knowledge_rows(review: Review) -> list[tuple[str, str, str, str]]:
+    """(what, content, scope·year·kind of source, source) for the sector and the published standards consulted;
+    one row saying so when the sector could not be told."""
+    k = review.knowledge
+    if k is None or not k.sectors:
+        return [("所属行业", "未能确定（未对照行业指标库和支出标准）", "", "")]
+    rows = [("所属行业", "；".join(f"{m.sector}（把握度{m.confidence:.2f}，依据：{m.by or '—'}）" for m in k.sectors), "", "")]
+    rows += [("对照的支出标准", f"{h.name}：{h.typical_value or ''}", h.note, h.source) for h in k.standards]
+    return rows
 
 
 def top_issues(review: Review, k: int = 3) -> list[str]:

@@ -232,6 +232,14 @@ def _lists_section(doc: DocxDocument, review: Review) -> None:
         _para(doc, "无。")
 
 
+def _knowledge_section(doc: DocxDocument, review: Review) -> None:
+    _heading(doc, "八、行业与支出标准")
+    widths = [3.0, 9.0, 6.0, 7.7]
+    table = _table(doc, ["项目", "内容", "适用范围、年度与来源类型", "来源"], widths)
+    for row in C.knowledge_rows(review):
+        _row(table, list(row), widths)
+
+
 def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.datetime | None = None) -> Path:
     """Write one review as a 绩效目标审核意见表 (.docx)."""
     path = Path(path)
@@ -244,6 +252,7 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
     _conclusion_section(doc, review)
     _indicator_section(doc, review)
     _lists_section(doc, review)
+    _knowledge_section(doc, review)
     sign = doc.add_paragraph()
     sign.paragraph_format.space_before = Pt(18)
     _font(sign.add_run("审核人（签字）：________________        审核日期：________年____月____日"), size=10.5)

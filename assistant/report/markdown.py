@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
 from assistant.models import Review
+from assistant.report import content as C
 
 _SEV_CN = {"error": "错误", "warning": "警告", "info": "提示"}
 _SEV_ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
@@ -57,11 +58,16 @@ def to_markdown(review: Review) -> str:
         lines.append("未发现需要修改的问题。")
     adds = [s for s in review.suggestions if s.action == "add"]
     if adds:
-        lines += ["## 建议补充的指标（参考相似的已批复项目）", "", "| 类别 | 指标 | 指标值 | 来源 |", "|---|---|---|---|"]
+        lines += ["## 建议补充的指标（参考相似的已批复项目和行业指标库）", "", "| 类别 | 指标 | 指标值 | 来源 |", "|---|---|---|---|"]
         for s in adds:
             cat = "/".join(x for x in (s.level1, s.level2) if x)
-            lines.append(f"| {_cell(cat)} | {_cell(s.name)} | {_cell(s.value)} | {_cell(s.precedent_project or '规则')} |")
+            lines.append(f"| {_cell(cat)} | {_cell(s.name)} | {_cell(s.value)} | {_cell(C.suggestion_source(s))} |")
         lines.append("")
+    lines += ["## 行业与支出标准", ""]
+    for what, text, scope, source in C.knowledge_rows(review):
+        extra = "；".join(x for x in (scope, source) if x)
+        lines.append(f"- {what}：{_cell(text)}" + (f"（{_cell(extra)}）" if extra else ""))
+    lines.append("")
     lines += ["## 相似的已批复项目", ""]
     for p in review.precedents:
         where = " ".join(str(x) for x in (p.region, p.year) if x)

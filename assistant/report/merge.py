@@ -63,4 +63,5 @@ def finalise(inp: CritiqueInput, critique: CritiqueResult, meta: ReviewMeta) -> 
         target_id=target.id, project_name=target.project_name or "（未填写项目名称）", score=score,
         grade=grade_for(score), dimensions=dims, findings=inp.findings, suggestions=critique.suggestions,
         precedents=inp.evidence.precedents, indicators=inp.indicators, backend=critique.backend, model=critique.model,
-        fallback_reason=critique.fallback_reason, vetoes=vetoes, meta=meta, target=target)
+        fallback_reason=critique.fallback_reason, vetoes=vetoes, meta=meta, target=target,
+        knowledge=inp.evidence.knowledge if inp.evidence.knowledge.sectors else None)

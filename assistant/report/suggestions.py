@@ -82,6 +82,20 @@ def _for(s: Suggestion, message: str) -> str:
 _ROW = re.compile(r"第\d+行「")
 
 
+def library_suggestions(inp: CritiqueInput, result: CritiqueResult, *, limit: int = 2) -> CritiqueResult:
+    """Add the sector library's core quantity indicators the draft lacks (K-01), with their published value where
+    it can stand as a target as written, for every backend; an indicator already suggested is not repeated."""
+    k = inp.evidence.knowledge
+    if not k.core_missing:
+        return result
+    have = {s.name for s in result.suggestions}
+    extra = [Suggestion(action="add", level1=h.level1, level2=h.level2, name=h.name, value=h.typical_value or "",
+                        source="library", library_source=h.source,
+                        reason=f"本类项目（{h.sector}）常设此数量指标，参考值取自公开的绩效目标表，请按本项目实际填写")
+             for h in k.core_hints if h.typical_value and h.name not in have][:limit]
+    return result.model_copy(update={"suggestions": [*result.suggestions, *extra]}) if extra else result
+
+
 def recheck_suggestions(inp: CritiqueInput, result: CritiqueResult, profile: Profile) -> CritiqueResult:
     found: dict[int, list[Finding]] = {}
     for members in _passes(result.suggestions):

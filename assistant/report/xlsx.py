@@ -138,6 +138,7 @@ def _review_sheet(ws: Worksheet, review: Review, generated_at: dt.datetime | Non
         _height(ws, r, [(row.name, 26), ("\n".join(row.issues), 40), ("\n".join(row.fixes), 40)])
         r += 1
     r = _project_level(ws, r, review)
+    r = _knowledge_level(ws, r, review)
     r = _footer(ws, r, review, generated_at)
     ws.freeze_panes = "A2"
     _landscape(ws)
@@ -203,6 +204,18 @@ def _project_level(ws: Worksheet, r: int, review: Review) -> int:
             ws.cell(row=r, column=8).hyperlink = p.source_url
             ws.cell(row=r, column=8).font = Font(name=_FONT, size=10.5, color="0563C1", underline="single")
         _height(ws, r, [(p.project_name, 54), (p.source_url, 80)])
+        r += 1
+    return r
+
+
+def _knowledge_level(ws: Worksheet, r: int, review: Review) -> int:
+    r = _section(ws, r, "八、行业与支出标准")
+    heads = ((1, 2, "项目"), (3, 5, "内容"), (6, 7, "适用范围、年度与来源类型"), (8, 9, "来源"))
+    r = _table_head(ws, r, heads, empty=False)
+    for what, text, scope, source in C.knowledge_rows(review):
+        for c, c2, v in ((1, 2, what), (3, 5, text), (6, 7, scope), (8, 9, source)):
+            _put(ws, r, c, v, c2=c2)
+        _height(ws, r, [(text, 40), (source, 36), (scope, 26)])
         r += 1
     return r
 

@@ -99,6 +99,12 @@ class PrecedentIndex:
         got = self._query("SELECT id FROM rec WHERE chash = ? AND id != '' ORDER BY row DESC LIMIT 1", (chash,))
         return got[0][0] if got else None
 
+    def source_urls(self, ids: Iterable[str]) -> frozenset[str]:
+        """The published source of each indexed record among `ids` (to leave its library entries out as well)."""
+        rows = self._rows_of_ids(set(ids), "target")
+        urls = {Target.model_validate_json(t).source_url for (t,) in rows}
+        return frozenset(u for u in urls if u)
+
     def dense_texts(self) -> list[str]:
         """Each record's text for its vector, in row order."""
         return [t for (t,) in self._query("SELECT dtext FROM rec ORDER BY row", ())]

@@ -116,5 +116,14 @@ RULES: dict[str, RuleInfo] = {
            fix="总成本指标应与预算金额一致或说明差额原因", source="RULEBOOK FF-01; S3"),
         _R(id="FF-11", dimension="fund_fit", severity="warning", title="预算较上年大幅增加而产出未增加",
            fix="提高产出目标、说明增支原因，或核减预算", source="RULEBOOK FF-05"),
+        # ---- sector knowledge (knowledge/: 分行业指标库与支出标准) ----
+        _R(id="K-01", dimension="completeness", severity="warning", title="缺少本类项目的核心数量指标",
+           fix="按本类项目的共性指标补充反映实物产出的数量指标（如治理长度、补助人数、送戏村数），并填写目标值",
+           source="分行业分领域共性指标体系（knowledge/indicator_library.jsonl）"),
+        _R(id="K-02", dimension="fund_fit", severity="warning", title="隐含单位成本与公开支出标准不符",
+           fix="核对预算金额和主要产出数量，或写明高于/低于标准的原因和测算依据",
+           source="公开支出标准（knowledge/unit_costs.jsonl）"),
+        _R(id="K-03", dimension="fund_fit", severity="warning", title="成本指标与公开支出标准不一致",
+           fix="按适用的支出标准核定成本指标，确需调整的说明依据", source="公开支出标准（knowledge/unit_costs.jsonl）"),
     ]
 }

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from assistant.intake.facts import derive_facts
 from assistant.models import Facts, Finding, NormIndicator, RetrievalEvidence, Target
-from assistant.rules import checks_completeness, checks_evidence, checks_fund, checks_relevance, checks_suitability
+from assistant.rules import (
+    checks_completeness,
+    checks_evidence,
+    checks_fund,
+    checks_knowledge,
+    checks_relevance,
+    checks_suitability,
+)
 from assistant.rules.base import Ctx
 from assistant.rules.profiles import Profile
 
@@ -14,6 +21,7 @@ ALL_CHECKS = [
     *checks_suitability.CHECKS,
     *checks_fund.CHECKS,
     *checks_evidence.CHECKS,
+    *checks_knowledge.CHECKS,
 ]
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 

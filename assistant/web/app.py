@@ -239,7 +239,7 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     """`clock` (epoch seconds; default time.time) decides session expiry, so tests can move time."""
     from fastapi.templating import Jinja2Templates
 
-    from assistant.web import api, api_admin, ui, ui_admin, ui_batch, ui_compare, ui_tokens
+    from assistant.web import api, api_admin, api_library, ui, ui_admin, ui_batch, ui_compare, ui_library, ui_tokens
 
     config = config or WebConfig.from_env()
     if deps is None:
@@ -277,11 +277,13 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
                        login_limiter=RateLimiter(config.login_rate_per_s, config.login_burst))
     app.include_router(api.router)
     app.include_router(api_admin.router)
+    app.include_router(api_library.router)
     app.include_router(ui.router)
     app.include_router(ui_admin.router)
     app.include_router(ui_batch.router)
     app.include_router(ui_compare.router)
     app.include_router(ui_tokens.router)
+    app.include_router(ui_library.router)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     return app
 

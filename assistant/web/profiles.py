@@ -137,7 +137,11 @@ def deps_for(app_state: Any, name: str | None) -> Any:
         hit = cache.get(key)
         if hit is not None and hit[0] is base:
             return hit[1]
-        deps = dataclasses.replace(base, profile=prof)
+        from assistant.knowledge.base import knowledge_for
+        from assistant.knowledge.library import load_library
+
+        knowledge = knowledge_for(load_library(app_state.settings.db_path), prof.name, base.index)
+        deps = dataclasses.replace(base, profile=prof, knowledge=knowledge)
         if len(cache) >= _MAX_CACHED or any(v[0] is not base for v in cache.values()):
             cache.clear()
         cache[key] = (base, deps)

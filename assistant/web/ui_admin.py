@@ -26,7 +26,7 @@ AUDIT_CN = {"login": "登录", "token_issued": "签发令牌", "token_issued_for
             "user_created": "创建用户", "user_disabled": "停用用户", "user_enabled": "恢复用户", "submitted": "提交草稿",
             "resubmitted": "重新提交", "decided": "审核决定", "rated": "专家评分", "batch_started": "批量上传",
             "corpus_imported": "导入先例", "profile_activated": "切换规则配置", "profile_uploaded": "上传规则配置",
-            "profile_deleted": "删除规则配置"}
+            "profile_deleted": "删除规则配置", "library_imported": "导入指标库", "library_deleted": "删除指标库文件"}
 
 
 def _admin(request: Request) -> User:

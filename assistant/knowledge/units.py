@@ -1,0 +1,81 @@
+"""Rate units of money, explicit: 元/人/年, 元/人天, 元/生/天, 万元/公里, 元/亩… → money in 元 per count unit per period.
+
+Used to put a draft's cost indicator or its implied unit cost (budget ÷ main quantity) on the same footing as a
+published standard. Only plain money-per-thing units are understood; anything else (percentages, formulas, "tied to
+the minimum wage") is `None`, and the checks stay silent rather than guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_MONEY = {"元": 1.0, "万元": 1e4, "千元": 1e3, "亿元": 1e8}
+_PERIODS = {"年": "年", "月": "月", "天": "天", "日": "天"}
+_COUNT_SYNONYMS = {"生": "人", "名": "人", "位": "人", "人次": "人", "学生": "人", "平米": "平方米", "㎡": "平方米",
+                   "千米": "公里", "km": "公里"}
+_COMPOUND = re.compile(r"^(人|生|户|村|辆|台|套)(天|日|月|年)$")  # 人天, 人月, 辆天: a count and a period in one word
+PERIODS_PER_YEAR = {"年": 1.0, "月": 12.0, "天": 365.0}
+
+
+@dataclass(frozen=True)
+class RateUnit:
+    """元 per `count` (or per nothing) per `period` (or once)."""
+
+    to_yuan: float  # the money head in 元 (万元 → 10000)
+    count: str | None  # 人, 亩, 公里, 村, 学时…
+    period: str | None  # 年, 月, 天
+
+    def text(self) -> str:
+        return "元" + (f"/{self.count}" if self.count else "") + (f"/{self.period}" if self.period else "")
+
+
+def parse_rate(unit: str) -> RateUnit | None:
+    """'元/人/年' → (1, 人, 年); '元/人天' → (1, 人, 天); '万元/公里' → (1e4, 公里, None); 'formula…' → None."""
+    u = re.sub(r"\s+", "", (unit or "").replace("·", "/").replace("／", "/"))
+    u = re.sub(r"[（(].*$", "", u)  # "元/人 (一次性)": the note does not change the unit
+    parts = [p for p in u.split("/") if p]
+    if len(parts) < 2 or parts[0] not in _MONEY:
+        return None
+    count: str | None = None
+    period: str | None = None
+    for part in parts[1:]:
+        m = _COMPOUND.match(part)
+        pieces = [m.group(1), m.group(2)] if m else [part]
+        for p in pieces:
+            if p in _PERIODS and period is None:
+                period = _PERIODS[p]
+            elif count is None and not re.search(r"\d|%|倍", p):
+                count = _COUNT_SYNONYMS.get(p, p)
+            else:
+                return None
+    return RateUnit(_MONEY[parts[0]], count, period)
+
+
+def _count_key(u: str) -> str:
+    u = u.replace("/", "")  # 人/次 → 人次
+    return _COUNT_SYNONYMS.get(u, u)
+
+
+def same_count(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and _count_key(a) == _count_key(b)
+
+
+def convert(value: float, frm: RateUnit, to: RateUnit) -> float | None:
+    """`value` in unit `frm` expressed in unit `to` (money and period converted; the count must be the same),
+    or None when the two do not measure the same thing."""
+    if (frm.count or to.count) and not same_count(frm.count, to.count):
+        return None
+    yuan = value * frm.to_yuan / to.to_yuan
+    if frm.period == to.period:
+        return yuan
+    if frm.period is None or to.period is None:
+        return None  # a once-off amount is not a yearly one
+    return yuan * PERIODS_PER_YEAR[frm.period] / PERIODS_PER_YEAR[to.period]
+
+
+def fmt_money(yuan: float) -> str:
+    """「139元」, 「1.44万元」: the figure a reviewer would write."""
+    if abs(yuan) >= 1e4:
+        return f"{yuan / 1e4:.4g}万元"
+    return f"{yuan:.4g}元" if abs(yuan) >= 1 else f"{yuan:.2g}元"

@@ -1,0 +1,111 @@
+"""Library pages: 行业指标库 (browse, search, pick indicators into a draft) for every signed-in user, and the
+admin page that imports or removes a bureau's own 指标库 / 支出标准 files (JSONL or the Excel template)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from assistant.errors import AssistantError, InputError
+from assistant.knowledge.importer import write_template
+from assistant.knowledge.picks import MAX_PICKS, add_to_draft
+from assistant.web import library, service
+from assistant.web.ui import _detail_ctx, _form, _user, profile_choices, render
+from assistant.web.ui_admin import _admin, _page
+
+router = APIRouter(include_in_schema=False)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/ui/library")
+def library_page(request: Request, q: str = "", sector: str = "", submission: int | None = None,
+                 profile: str = "") -> Response:
+    user = _user(request)
+    if submission is not None:
+        service.visible(request.app.state.store, user, submission)
+    kb = library.kb_for(request.app.state, profile or None)
+    rows = library.browse(kb, query=q[:100], sector=sector[:80])
+    can_pick = submission is not None and user.role in ("unit", "admin")
+    return render(request, "library.html", {
+        "user": user, "q": q[:100], "sector": sector[:80], "submission": submission, "rows": rows,
+        "sectors": library.sector_counts(kb.library), "can_pick": can_pick, "max_picks": MAX_PICKS,
+        "error": None, "profile": profile[:40]})
+
+
+@router.post("/ui/submissions/{submission_id}/library")
+async def pick_into_draft(submission_id: int, request: Request) -> Response:
+    """Picked library indicators appended to the shown version's draft, put back in the re-submit box for the unit
+    to check and edit; nothing is submitted until the unit presses 重新提交."""
+    user = _user(request)
+    form = await _form(request)
+    service.require(user, "unit", "admin")
+    ctx = _detail_ctx(request, user, submission_id, None)
+    keys = [str(v) for k, v in form.multi_items() if k == "pick"]
+    if not keys:
+        return render(request, "detail.html", {**ctx, "error": "没有选择任何指标（请在指标库中勾选后再加入草稿）"}, status=400)
+    kb = library.kb_for(request.app.state, ctx["r"].meta.profile)
+    draft, added, skipped = add_to_draft(ctx["r"].target, kb.library, keys)
+    notice = (f"已把 {len(added)} 个指标加入下方「修改后重新提交」的草稿（尚未提交）。"
+              "参考值来自其他地区已公开的表，请按本项目实际核对、修改后再点「重新提交」。")
+    if any(not h.typical_value for h in added):
+        notice += "指标值为空的，请填写。"
+    if skipped:
+        notice += f"草稿中已有同名指标，未重复加入：{'、'.join(skipped[:5])}。"
+    ctx["target_json"] = json.dumps(draft.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False, indent=1)
+    return render(request, "detail.html", {**ctx, "error": None, "notice": notice, "picked": len(added)})
+
+
+# -- admin ------------------------------------------------------------------------------------------
+def _admin_ctx(request: Request) -> dict[str, Any]:
+    return {"summary": library.summary(request.app.state), "result": None, **profile_choices(request),
+            "chosen": ""}
+
+
+@router.get("/ui/admin/library")
+def admin_library(request: Request) -> Response:
+    user = _admin(request)
+    return _page(request, "admin_library.html", user, _admin_ctx(request))
+
+
+@router.get("/ui/admin/library/template")
+def library_template(request: Request) -> Response:
+    _admin(request)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_template(Path(tmp) / "template.xlsx").read_bytes()
+    return Response(data, media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="library-template.xlsx"'})
+
+
+@router.post("/ui/admin/library")
+async def admin_library_import(request: Request) -> Response:
+    user = _admin(request)
+    form = await _form(request)
+    upload = form.get("file")
+    profile = str(form.get("profile") or "").strip()[:40]
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InputError("请选择要导入的 .xlsx（指标库模板）或 .jsonl 文件", where="表单")
+        result = await run_in_threadpool(library.import_upload, request.app.state, user, upload.filename,
+                                         await upload.read(), profile or None)
+    except AssistantError as exc:
+        return _page(request, "admin_library.html", user, _admin_ctx(request), error=str(exc))
+    scope = f"（仅用于规则配置「{result.profile}」）" if result.profile else "（所有规则配置）"
+    return _page(request, "admin_library.html", user, {**_admin_ctx(request), "result": result},
+                 notice=f"导入完成{scope}：指标 {result.indicators} 个，支出标准 {result.standards} 条")
+
+
+@router.post("/ui/admin/library/{name}/delete")
+async def admin_library_delete(name: str, request: Request) -> Response:
+    user = _admin(request)
+    await _form(request)
+    try:
+        library.delete_imported(request.app.state, user, name[:120])
+    except AssistantError as exc:
+        return _page(request, "admin_library.html", user, _admin_ctx(request), error=str(exc))
+    return _page(request, "admin_library.html", user, _admin_ctx(request), notice=f"已删除导入文件「{name[:120]}」")

@@ -1,0 +1,133 @@
+"""The library in the web app: units browse a sector and pick its indicators into their draft (put in the re-submit
+box, not submitted); admins import a bureau's own file (Excel template), which the next review uses, and remove it;
+errors name the sheet, row and field; the JSON API does the same."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.webkit import HTML, api_token, csrf, make_app, ui_login
+
+TRAINING = {"project_name": "2025年干部教育培训班", "department": "某县委组织部", "implementing_unit": "某县委党校",
+            "annual_goal": "举办干部培训班3期，培训300人次", "amount_total_wan": 30,
+            "indicators": [{"level1": "产出指标", "level2": "数量指标", "name": "培训人次", "value": "≥300人次"},
+                           {"level1": "成本指标", "level2": "经济成本指标", "name": "培训费标准", "value": "≤700元/人天"}]}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, deps):
+    from assistant.web.app import WebConfig
+
+    return make_app(tmp_path_factory.mktemp("lib") / "w.db", deps, config=WebConfig(rate_per_s=0, login_rate_per_s=0))
+
+
+def _submit(c: TestClient, target: dict) -> int:
+    r = c.post("/ui/submit", data={"csrf_token": csrf(c, "/ui/submit"), "json_text": json.dumps(target, ensure_ascii=False)},
+               headers=HTML, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return int(r.headers["location"].rsplit("/", 1)[1])
+
+
+def test_unit_picks_library_indicators_into_its_draft(app) -> None:
+    unit = ui_login(app, "unitA")
+    sid = _submit(unit, TRAINING)
+    page = unit.get(f"/ui/submissions/{sid}", headers=HTML).text
+    assert "培训/会议" in page and "从该行业指标库选用指标" in page
+    link = re.search(r'href="(/ui/library\?[^"]+)" data-testid="library-link"', page).group(1).replace("&amp;", "&")
+    lib = unit.get(link, headers=HTML).text
+    keys = re.findall(r'name="pick" value="([0-9a-f]{12})" aria-label="选用 ([^"]+)"', lib)
+    assert len(keys) >= 3, lib[:2000]
+    r = unit.post(f"/ui/submissions/{sid}/library", headers=HTML,
+                  data={"csrf_token": csrf(unit, f"/ui/submissions/{sid}"), "pick": [k for k, _ in keys[:2]]})
+    assert r.status_code == 200 and "已把 2 个指标加入" in r.text
+    box = re.search(r'<textarea name="json_text" rows="10">(.*?)</textarea>', r.text, re.S).group(1)
+    import html
+    draft = json.loads(html.unescape(box))
+    names = [i["name"] for i in draft["indicators"]]
+    assert names[:2] == ["培训人次", "培训费标准"] and set(names[2:]) == {html.unescape(n) for _, n in keys[:2]}
+    versions = unit.get(f"/api/submissions/{sid}", headers=api_token(unit, "unitA")).json()
+    assert len(versions["versions"]) == 1  # nothing submitted until the unit presses 重新提交
+
+
+def test_picking_nothing_or_as_another_role_is_refused(app) -> None:
+    unit = ui_login(app, "unitA")
+    sid = _submit(unit, TRAINING)
+    r = unit.post(f"/ui/submissions/{sid}/library", headers=HTML, data={"csrf_token": csrf(unit, f"/ui/submissions/{sid}")})
+    assert r.status_code == 400 and "没有选择任何指标" in r.text
+    other = ui_login(app, "unitB")
+    assert other.get(f"/ui/library?submission={sid}", headers=HTML).status_code in (403, 404)
+    rev = ui_login(app, "rev")
+    r = rev.post(f"/ui/submissions/{sid}/library", headers=HTML, data={"csrf_token": csrf(rev, "/ui/library"), "pick": "x"})
+    assert r.status_code == 403
+
+
+def test_library_search_api_and_page(app) -> None:
+    unit = ui_login(app, "unitA")
+    tok = api_token(unit, "unitA")
+    rows = unit.get("/api/library", params={"q": "营养餐", "k": 5}, headers=tok).json()
+    assert len(rows) == 5 and all(r["source"] for r in rows) and any("营养" in r["name"] for r in rows)
+    assert unit.get("/api/library", headers=tok).status_code == 400
+    sectors = unit.get("/api/library/sectors", headers=tok).json()
+    assert len(sectors) == 25 and sum(s["indicators"] for s in sectors) == 341
+    page = unit.get("/ui/library", params={"q": "河道"}, headers=HTML).text
+    assert "河道" in page and 'name="pick"' not in page  # no draft to pick into
+
+
+def _template_with(tmp_path, std_row: list) -> bytes:
+    from openpyxl import load_workbook
+
+    from assistant.knowledge.importer import write_template
+
+    path = write_template(tmp_path / "t.xlsx")
+    wb = load_workbook(path)
+    for c, v in enumerate(std_row, start=1):
+        wb["支出标准"].cell(row=3, column=c, value=v)
+    wb.save(path)
+    return path.read_bytes()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_admin_imports_a_bureau_standard_that_the_next_review_uses_then_removes_it(app, tmp_path) -> None:
+    admin = ui_login(app, "root")
+    unit = ui_login(app, "unitA")
+    before = unit.get(f"/api/submissions/{_submit(unit, TRAINING)}", headers=api_token(unit, "unitA")).json()
+    assert not [f for f in before["review"]["findings"] if f["rule_id"] == "K-03"]  # 700 is within the 760 cap
+    assert admin.get("/ui/admin/library/template").headers["content-type"] == XLSX
+    data = _template_with(tmp_path, ["县直机关培训费综合定额", "三公经费/培训费", "元/人天", "400", "", "", "上限", "本县", "2024",
+                                     "某县培训费管理办法", "每人每天不超过400元"])
+    r = admin.post("/ui/admin/library", headers=HTML, data={"csrf_token": csrf(admin, "/ui/admin/library"), "profile": ""},
+                   files={"file": ("本县支出标准.xlsx", data, XLSX)})
+    assert r.status_code == 200 and "支出标准 1 条" in r.text and "所有规则配置" in r.text
+    after = unit.get(f"/api/submissions/{_submit(unit, TRAINING)}", headers=api_token(unit, "unitA")).json()
+    k03 = [f for f in after["review"]["findings"] if f["rule_id"] == "K-03"]
+    assert k03 and "县直机关培训费综合定额" in k03[0]["message"] and "本单位导入" in k03[0]["message"]
+    files = admin.get("/api/admin/library/files", headers=api_token(admin, "root")).json()
+    assert [f["standards"] for f in files] == [1]
+    r = admin.post(f"/ui/admin/library/{files[0]['name']}/delete", headers=HTML,
+                   data={"csrf_token": csrf(admin, "/ui/admin/library")})
+    assert "已删除导入文件" in r.text
+    again = unit.get(f"/api/submissions/{_submit(unit, TRAINING)}", headers=api_token(unit, "unitA")).json()
+    assert not [f for f in again["review"]["findings"] if f["rule_id"] == "K-03"]
+    assert "导入指标库" in admin.get("/ui/admin/audit", headers=HTML).text
+
+
+def test_a_bad_bureau_file_names_sheet_row_and_field_and_loads_nothing(app, tmp_path) -> None:
+    admin = ui_login(app, "root")
+    data = _template_with(tmp_path, ["县直机关培训费", "三公经费/培训费", "元/人天", "四百", "", "", "上限", "", "", "", ""])
+    r = admin.post("/ui/admin/library", headers=HTML, data={"csrf_token": csrf(admin, "/ui/admin/library")},
+                   files={"file": ("bad.xlsx", data, XLSX)})
+    assert r.status_code == 400 and "支出标准" in r.text and "第3行" in r.text and "标准值" in r.text
+    assert admin.get("/api/admin/library/files", headers=api_token(admin, "root")).json() == []
+    r = admin.post("/api/admin/library/import", headers=api_token(admin, "root"), params={"profile": "nope"},
+                   files={"file": ("ok.xlsx", _template_with(tmp_path, ["x", "", "元/人", "1", "", "", "标准", "", "", "", ""]), XLSX)})
+    assert r.status_code in (400, 404) and "nope" in r.text
+    unit = ui_login(app, "unitA")
+    assert unit.get("/ui/admin/library", headers=HTML).status_code == 403
+    assert unit.post("/api/admin/library/import", headers=api_token(unit, "unitA"),
+                     files={"file": ("a.jsonl", b"{}", "application/x-ndjson")}).status_code == 403
