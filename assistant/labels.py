@@ -33,3 +33,15 @@ INPUT_FIELD_CN: dict[str, str] = {**FIELD_CN, "unit": "计量单位", "budget_li
                                   "explanation": "指标解释", "item": "明细项目", "amount_wan": "金额（万元）",
                                   "unit_price": "单价", "quantity": "数量", "amount_other_wan": "其他资金",
                                   "prior_amount_wan": "上年预算"}
+
+
+# pydantic error types → Chinese (every validator message shown to users goes through this one map)
+VALIDATION_CN = {
+    "missing": "缺失", "int_parsing": "应为整数", "float_parsing": "应为数字", "string_type": "应为文本",
+    "literal_error": "取值不在允许范围内", "greater_than_equal": "过小", "less_than_equal": "过大",
+    "greater_than": "过小", "less_than": "过大", "finite_number": "应为有限的数字",
+    "string_too_short": "过短", "string_too_long": "过长", "json_invalid": "不是有效的 JSON",
+    "model_attributes_type": "应为对象", "dict_type": "应为对象", "model_type": "应为对象", "list_type": "应为列表",
+    "extra_forbidden": "是未知字段（拼写错误？）", "bool_parsing": "应为 true/false", "bool_type": "应为 true/false",
+    "int_from_float": "应为整数", "string_pattern_mismatch": "格式不符合要求", "too_long": "条目过多",
+}

@@ -281,6 +281,8 @@ class LibraryHint(Strict):
     seen_value: str | None = None  # the value as read in the source (may be a placeholder or a note)
     source: str = ""
     note: str = ""
+    own: bool = False  # the bureau's own entry (imported), not a published one
+    kind: Literal["indicator", "standard"] = "indicator"
 
 
 class StandardCheck(Strict):
@@ -295,6 +297,7 @@ class StandardCheck(Strict):
     ratio: float  # value ÷ the standard's level
     arithmetic: str  # e.g. 25万元 ÷ 10辆 ÷ 180天 ≈ 139元/辆·天
     tiers: int = 1  # standards as close to the draft as this one (tiers it does not name); held against the most lenient
+    confirmed: bool = True  # an official or news source (or the bureau's own); False: a third-party copy to confirm
 
 
 class KnowledgeEvidence(Strict):
@@ -360,6 +363,8 @@ class CritiqueResult(Strict):
     usage: Usage = Field(default_factory=Usage)
     fallback_reason: str | None = None  # set when an LLM review failed and the offline one stands in
     scorer_version: str = ""  # the critic's own version (offline scorer or LLM answer handling)
+    llm_answer: str | None = None  # the model's raw answer (secrets scrubbed), for audit and replay
+    prompt_sha256: str | None = None  # of the messages sent, for replay
 
 
 class ReviewMeta(Strict):
@@ -373,6 +378,8 @@ class ReviewMeta(Strict):
     content_hash: str = ""  # hash of the target, for idempotent batches
     retrieval: str = ""  # how precedents were retrieved (词语检索 / 词语 + 语义检索…)
     retrieval_note: str | None = None  # no close precedent, or the semantic search failed for this review
+    llm_answer: str | None = None  # the model's raw answer (LLM reviews), for audit and `eval answers`
+    prompt_sha256: str | None = None  # sha256 of the exact messages the model was sent
 
 
 class Review(Strict):

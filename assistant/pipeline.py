@@ -88,7 +88,8 @@ def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Re
     meta = ReviewMeta(profile=deps.profile.name, corpus_version=deps.index.version if deps.index else "",
                       scorer_version=result.scorer_version, prompt_hash=result.prompt_hash, params=result.params,
                       timings_ms=clock.timings, usage=result.usage, content_hash=inp.facts.content_hash,
-                      retrieval=inp.evidence.mode, retrieval_note=inp.evidence.note)
+                      retrieval=inp.evidence.mode, retrieval_note=inp.evidence.note, llm_answer=result.llm_answer,
+                      prompt_sha256=result.prompt_sha256)
     return finalise(inp, result, meta)
 
 

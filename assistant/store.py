@@ -97,6 +97,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE jobs ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE job_items ADD COLUMN duplicate_of INTEGER",
     ],
+    [  # 8: a unit's unsubmitted revision of a submission (library picks and edits survive leaving the page)
+        """CREATE TABLE IF NOT EXISTS working_drafts (user_id INTEGER NOT NULL, submission_id INTEGER NOT NULL,
+           text TEXT NOT NULL, updated TEXT NOT NULL, PRIMARY KEY (user_id, submission_id))""",
+    ],
 ]
 
 def now() -> str:

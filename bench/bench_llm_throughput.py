@@ -9,6 +9,7 @@ Prints reviews/s, speedup over concurrency 1 and the endpoint's observed peak in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from synth import drafts, write_jsonl  # noqa: E402
 from assistant.batch import run_batch  # noqa: E402
 from assistant.critique.llm import OpenAICritic  # noqa: E402
 from assistant.critique.offline import OfflineCritic  # noqa: E402
-from assistant.pipeline import Deps, build_deps  # noqa: E402
+from assistant.pipeline import build_deps  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 
 
@@ -50,8 +51,7 @@ def main() -> None:
             settings = load_settings({}, backend="openai", base_url=server.url, model="fake-model", use_cache=False,
                                      max_concurrency=c, timeout_s=a.latency * 5 + 5, max_retries=0,
                                      db_path=tmp / "cache.db")
-            deps = Deps(critic=OpenAICritic(settings, fallback=OfflineCritic()), profile=base.profile,
-                        index=base.index, top_k=base.top_k)
+            deps = dataclasses.replace(base, critic=OpenAICritic(settings, fallback=OfflineCritic()))
             inp = write_jsonl(drafts(a.n, seed=100 + c), tmp / f"drafts_{c}.jsonl")
             server.max_inflight = 0
             t = time.perf_counter()

@@ -249,7 +249,7 @@ def test_unit_resubmits_compares_and_manages_own_tokens(server):
         detail = page.url
         resubmit = page.locator("form[action$='/versions']")
         resubmit.locator("textarea[name=json_text]").fill(json.dumps(fixed, ensure_ascii=False, indent=1))
-        resubmit.locator("button").click()
+        resubmit.get_by_role("button", name="重新提交").click()
         page.wait_for_url(detail)
         summary = page.locator("[data-testid=compare-summary]")
         assert "与上一版对比" in summary.inner_text() and "v1 → v2" in summary.inner_text()
@@ -284,3 +284,40 @@ def test_unit_resubmits_compares_and_manages_own_tokens(server):
         assert httpx.get(server + "/api/me", headers=bearer).status_code == 401
         ctx.close()
     assert not csp_errors, csp_errors
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium fonts-wqy-microhei)")
+def test_unit_picks_library_indicators_without_losing_its_edits(server):
+    import json
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    SHOTS.mkdir(exist_ok=True)
+    draft = {"project_name": "2025年干部教育培训班", "department": "某县委组织部", "implementing_unit": "某县委党校",
+             "annual_goal": "举办干部培训班3期，培训300人次", "amount_total_wan": 30,
+             "indicators": [{"level1": "产出指标", "level2": "数量指标", "name": "培训人次", "value": "≥300人次"},
+                            {"level1": "成本指标", "level2": "经济成本指标", "name": "培训费标准", "value": "≤900元/人天"}]}
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
+        ctx = _browser(p, profile)
+        page = ctx.new_page()
+        _login(page, server, "unitA")
+        page.wait_for_url(server + "/ui/submit")
+        page.fill("textarea[name=json_text]", json.dumps(draft, ensure_ascii=False))
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/ui/submissions/*")
+        assert "培训/会议" in page.locator("[data-testid=knowledge]").inner_text()
+        assert "K-03" in page.locator("table.indicators").inner_text()
+        box = page.locator("form[action$='/versions'] textarea[name=json_text]")
+        edited = box.input_value().replace("培训300人次", "培训300人次，结业考核合格率95%以上")
+        box.fill(edited)  # typed, not saved: going to the library must keep it
+        page.click("[data-testid=to-library]")
+        page.wait_for_url(server + "/ui/library?*")
+        page.locator("input[name=pick]").nth(0).check()
+        page.locator("input[name=pick]").nth(2).check()
+        page.screenshot(path=str(SHOTS / "library_pick.png"), full_page=True)
+        page.get_by_role("button", name="加入修改稿").click()
+        page.wait_for_load_state()
+        assert "已把 2 个指标" in page.locator("[role=status]").inner_text()
+        text = page.locator("form[action$='/versions'] textarea[name=json_text]").input_value()
+        assert "结业考核合格率95%以上" in text and len(json.loads(text)["indicators"]) == 4
+        page.screenshot(path=str(SHOTS / "library_picked.png"), full_page=True)
+        ctx.close()

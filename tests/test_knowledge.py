@@ -13,7 +13,8 @@ from assistant.errors import InputError
 from assistant.intake.reader import read_targets
 from assistant.knowledge.importer import import_library, write_template
 from assistant.knowledge.library import SHIPPED_DIR, load_library
-from assistant.knowledge.match import KnowledgeBase, period_years
+from assistant.knowledge.match import KnowledgeBase
+from assistant.knowledge.standards import period_years
 from assistant.knowledge.units import convert, parse_rate
 from assistant.models import Indicator, Target
 from assistant.pipeline import review
@@ -165,12 +166,19 @@ def test_bureau_library_from_the_excel_template_extends_and_overrides(tmp_path: 
     assert not any(u.profile == "xinjiang" for u in lib.for_profile("default").standards)
 
 
+S = "三公经费/培训费"
+
+
 @pytest.mark.parametrize("row,needle", [
-    (["多余项目", "", "", "50", "", "", "标准", "", "", "", ""], "计量单位"),
-    (["项目", "", "元/人/年", "五十", "", "", "标准", "", "", "", ""], "不是数字"),
-    (["项目", "", "元/人/年", "", "", "", "标准", "", "", "", ""], "至少填写一项"),
-    (["项目", "", "人/年", "50", "", "", "标准", "", "", "", ""], "无法用于测算"),
-    (["项目", "", "元/人/年", "50", "", "", "上下限", "", "", "", ""], "类型"),
+    (["多余项目", S, "", "50", "", "", "标准", "", "", "", ""], "计量单位"),
+    (["项目", S, "元/人/年", "五十", "", "", "标准", "", "", "", ""], "不是数字"),
+    (["项目", S, "元/人/年", "", "", "", "标准", "", "", "", ""], "至少填写一项"),
+    (["项目", S, "人/年", "50", "", "", "标准", "", "", "", ""], "无法用于测算"),
+    (["项目", S, "元/人/年", "50", "", "", "上下限", "", "", "", ""], "类型"),
+    (["项目", S, "元/人/年", "", "500", "300", "标准", "", "", "", ""], "下限 500 大于上限 300"),
+    (["项目", "", "元/人/年", "50", "", "", "标准", "", "", "", ""], "字段 行业 为空"),
+    (["项目", "不存在的行业", "元/人/年", "50", "", "", "标准", "", "", "", ""], "不是指标库中的行业"),
+    (["项目", S, "元/人/年", "-5", "", "", "标准", "", "", "", ""], "不小于 0"),
 ])
 def test_bad_standard_rows_name_the_sheet_row_and_field_and_load_nothing(tmp_path: Path, row: list,
                                                                           needle: str) -> None:
@@ -178,7 +186,7 @@ def test_bad_standard_rows_name_the_sheet_row_and_field_and_load_nothing(tmp_pat
 
     path = write_template(tmp_path / "lib.xlsx")
     wb = load_workbook(path)
-    _row(wb["支出标准"], 3, ["好的项目", "", "元/人/年", "50", "", "", "标准", "", "", "", ""])
+    _row(wb["支出标准"], 3, ["好的项目", S, "元/人/年", "50", "", "", "标准", "", "", "", ""])
     _row(wb["支出标准"], 4, row)
     wb.save(path)
     db = tmp_path / "var" / "a.db"
@@ -206,6 +214,44 @@ def test_duplicates_and_wrong_sheets_are_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         import_library(tmp_path / "bad.jsonl", tmp_path / "a.db")
     assert "bad.jsonl 第1行" in str(exc.value) and "value" in str(exc.value)
+
+
+def test_moved_columns_and_unknown_categories_are_errors(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    path = write_template(tmp_path / "lib.xlsx")
+    wb = load_workbook(path)
+    wb["指标库"].cell(row=1, column=6, value="来源")
+    wb["指标库"].cell(row=1, column=8, value="参考值")
+    wb.save(path)
+    with pytest.raises(InputError, match="第1行第6列表头应为「参考值」"):
+        import_library(path, tmp_path / "a.db")
+    path = write_template(tmp_path / "lib2.xlsx")
+    wb = load_workbook(path)
+    _row(wb["指标库"], 3, ["农村公路/道路硬化", "", "产出", "数量指标", "通组路里程", "≥3公里", "", "本县"])
+    wb.save(path)
+    with pytest.raises(InputError, match="一级指标「产出」应为"):
+        import_library(path, tmp_path / "a.db")
+
+
+def test_jsonl_duplicates_name_their_lines(tmp_path: Path) -> None:
+    std = {"item": "县培训费", "sector": "三公经费/培训费", "unit": "元/人天", "value": 400, "kind": "cap"}
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(std, ensure_ascii=False) for _ in range(2)), encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        import_library(tmp_path / "d.jsonl", tmp_path / "a.db")
+    assert "d.jsonl 第2行" in str(exc.value) and "第1行" in str(exc.value)
+
+
+def test_an_import_keeps_every_shipped_standard_and_replaces_only_its_own(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    line = {"sector": "文化", "aliases": [], "core_indicators": [
+        {"level1": "产出指标", "level2": "数量指标", "name": "送戏村数", "typical_value": "≥70村"}]}
+    (tmp_path / "x.jsonl").write_text(json.dumps(line, ensure_ascii=False), encoding="utf-8")
+    first = import_library(tmp_path / "x.jsonl", db, profile="xinjiang")
+    assert len(load_library(db).standards) == 106 and not first.replaced
+    again = import_library(tmp_path / "x.jsonl", db, profile="xinjiang")
+    other = import_library(tmp_path / "x.jsonl", db)
+    assert again.replaced and again.file == first.file and not other.replaced and other.file != first.file
 
 
 def test_lexical_matching_works_without_an_embedding_engine() -> None:

@@ -169,7 +169,7 @@ def test_versions_are_immutable(tmp_path):
         store.db.execute("UPDATE versions SET grade = '优'")
     with pytest.raises(Exception, match="immutable"):
         store.db.execute("DELETE FROM versions")
-    assert store.migrate() == len(MIGRATIONS) == 7  # idempotent
+    assert store.migrate() == len(MIGRATIONS) == 8  # idempotent
 
 
 def test_reviewer_decision_and_audit(client, tokens):

@@ -32,25 +32,59 @@ def _submit(c: TestClient, target: dict) -> int:
     return int(r.headers["location"].rsplit("/", 1)[1])
 
 
-def test_unit_picks_library_indicators_into_its_draft(app) -> None:
+def _box(page: str) -> dict:
+    import html
+
+    return json.loads(html.unescape(re.search(r'<textarea name="json_text" rows="\d+">(.*?)</textarea>', page, re.S).group(1)))
+
+
+def _keys(page: str) -> list[tuple[str, str]]:
+    import html
+
+    return [(k, html.unescape(n)) for k, n in re.findall(r'name="pick" value="([0-9a-f]{12})" aria-label="选用 ([^"]+)"', page)]
+
+
+def test_unit_picks_library_indicators_into_its_draft_and_keeps_its_edits(app) -> None:
     unit = ui_login(app, "unitA")
     sid = _submit(unit, TRAINING)
     page = unit.get(f"/ui/submissions/{sid}", headers=HTML).text
-    assert "培训/会议" in page and "从该行业指标库选用指标" in page
-    link = re.search(r'href="(/ui/library\?[^"]+)" data-testid="library-link"', page).group(1).replace("&amp;", "&")
-    lib = unit.get(link, headers=HTML).text
-    keys = re.findall(r'name="pick" value="([0-9a-f]{12})" aria-label="选用 ([^"]+)"', lib)
-    assert len(keys) >= 3, lib[:2000]
-    r = unit.post(f"/ui/submissions/{sid}/library", headers=HTML,
-                  data={"csrf_token": csrf(unit, f"/ui/submissions/{sid}"), "pick": [k for k, _ in keys[:2]]})
-    assert r.status_code == 200 and "已把 2 个指标加入" in r.text
-    box = re.search(r'<textarea name="json_text" rows="10">(.*?)</textarea>', r.text, re.S).group(1)
-    import html
-    draft = json.loads(html.unescape(box))
+    assert "培训/会议" in page and "到行业指标库选用指标" in page
+    edited = json.loads(json.dumps(TRAINING))
+    edited["annual_goal"] = "举办干部培训班3期，培训300人次，考核合格率95%以上"  # typed before leaving for the library
+    r = unit.post(f"/ui/submissions/{sid}/draft", headers=HTML, follow_redirects=False,
+                  data={"csrf_token": csrf(unit, f"/ui/submissions/{sid}"), "next": "library",
+                        "json_text": json.dumps(edited, ensure_ascii=False)})
+    assert r.status_code == 303 and r.headers["location"].startswith("/ui/library?")
+    keys = _keys(unit.get(r.headers["location"], headers=HTML).text)
+    assert len(keys) >= 3
+    for pick in (keys[0], keys[1]):  # two rounds: the first pick survives the second
+        r = unit.post(f"/ui/submissions/{sid}/library", headers=HTML,
+                      data={"csrf_token": csrf(unit, f"/ui/submissions/{sid}"), "pick": [pick[0]]})
+        assert r.status_code == 200 and "已把 1 个指标" in r.text
+    draft = _box(unit.get(f"/ui/submissions/{sid}", headers=HTML).text)
     names = [i["name"] for i in draft["indicators"]]
-    assert names[:2] == ["培训人次", "培训费标准"] and set(names[2:]) == {html.unescape(n) for _, n in keys[:2]}
-    versions = unit.get(f"/api/submissions/{sid}", headers=api_token(unit, "unitA")).json()
-    assert len(versions["versions"]) == 1  # nothing submitted until the unit presses 重新提交
+    assert names[:2] == ["培训人次", "培训费标准"] and names[2:] == [keys[0][1], keys[1][1]]
+    assert draft["annual_goal"] == edited["annual_goal"] and all("value" in i for i in draft["indicators"])
+    assert len(unit.get(f"/api/submissions/{sid}", headers=api_token(unit, "unitA")).json()["versions"]) == 1
+    r = unit.post(f"/ui/submissions/{sid}/versions", headers=HTML, follow_redirects=False,
+                  data={"csrf_token": csrf(unit, f"/ui/submissions/{sid}"), "json_text": json.dumps(draft, ensure_ascii=False)})
+    assert r.status_code == 303
+    after = unit.get(f"/ui/submissions/{sid}", headers=HTML).text
+    assert 'data-testid="working-draft"' not in after  # submitted: the working draft is gone
+
+
+def test_pick_messages_say_what_was_not_added(app) -> None:
+    unit = ui_login(app, "unitA")
+    sid = _submit(unit, TRAINING)
+    keys = _keys(unit.get(f"/ui/library?sector=培训/会议&submission={sid}", headers=HTML).text)
+    picks = [k for k, _ in keys[:3]] + ["000000000000"]
+    r = unit.post(f"/ui/submissions/{sid}/library", headers=HTML, data={"csrf_token": csrf(unit, "/ui/submit"), "pick": picks})
+    assert "1 个条目已不在指标库中" in r.text
+    r = unit.post(f"/ui/submissions/{sid}/library", headers=HTML, data={"csrf_token": csrf(unit, "/ui/submit"), "pick": picks[:1]})
+    assert "修改稿中已有同名指标" in r.text
+    r = unit.post(f"/ui/submissions/{sid}/draft", headers=HTML, follow_redirects=True,
+                  data={"csrf_token": csrf(unit, "/ui/submit"), "next": "discard", "json_text": ""})
+    assert "已放弃修改稿" in r.text and _box(r.text)["indicators"][-1]["name"] == "培训费标准"
 
 
 def test_picking_nothing_or_as_another_role_is_refused(app) -> None:
@@ -63,6 +97,8 @@ def test_picking_nothing_or_as_another_role_is_refused(app) -> None:
     rev = ui_login(app, "rev")
     r = rev.post(f"/ui/submissions/{sid}/library", headers=HTML, data={"csrf_token": csrf(rev, "/ui/library"), "pick": "x"})
     assert r.status_code == 403
+    page = rev.get(f"/ui/library?submission={sid}&sector=培训/会议", headers=HTML).text
+    assert 'name="pick"' not in page and "加入修改稿" not in page
 
 
 def test_library_search_api_and_page(app) -> None:
@@ -75,6 +111,7 @@ def test_library_search_api_and_page(app) -> None:
     assert len(sectors) == 25 and sum(s["indicators"] for s in sectors) == 341
     page = unit.get("/ui/library", params={"q": "河道"}, headers=HTML).text
     assert "河道" in page and 'name="pick"' not in page  # no draft to pick into
+    assert "没有找到匹配的条目" in unit.get("/ui/library", params={"q": "zzqqww"}, headers=HTML).text
 
 
 def _template_with(tmp_path, std_row: list) -> bytes:

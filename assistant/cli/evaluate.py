@@ -111,12 +111,38 @@ def _store():
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="报告文件（默认输出到终端）")
 @click.option("--figures", "figures_dir", type=click.Path(path_type=Path), default=None, help="另存图表 PNG 的目录")
 @click.option("--no-store", is_flag=True, help="不把本次运行存入数据库")
+@click.option("--replay", type=click.Path(path_type=Path), default=None,
+              help="已记录的模型答案 JSONL：经本机 OpenAI 兼容的回放接口走完整的 openai 后端（不调用模型）")
+@click.option("--skip-bad-answers", is_flag=True,
+              help="与 --replay 一起：跳过无法使用的答案行（逐行列出），这些项目改用离线评审并计入报告")
 @handle_errors
 def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int, folds: int, no_crossfit: bool,
             calibration: Path | None, profile: str | None, corpus: Path | None, n_boot: int, seed: int, repeats: int,
-            fmt: str, out: Path | None, figures_dir: Path | None, no_store: bool) -> None:
+            fmt: str, out: Path | None, figures_dir: Path | None, no_store: bool, replay: Path | None,
+            skip_bad_answers: bool) -> None:
     """用产品同一个 review() 审核已评分项目，报告与参考评分的一致性（默认交叉拟合、留一检索）。"""
+    if replay is not None:
+        from assistant.evaluate.llm_run import replay_settings
+        from assistant.evaluate.replay import load_answers, serving
+        from assistant.intake.reader import read_targets
 
+        targets = {t.id: t for t in read_targets(items) if t.id}
+        skipped: list[str] | None = [] if skip_bad_answers else None
+        answers = load_answers(replay, targets, skipped=skipped)
+        for why in skipped or []:
+            click.echo(f"跳过：{why}", err=True)
+        with serving(answers, targets) as server:
+            click.echo(f"回放 {len(answers)} 条已记录答案：{server.base_url}", err=True)
+            _run(items, ratings, sources, "openai", epochs, folds, no_crossfit, calibration, profile, corpus, n_boot,
+                 seed, repeats, fmt, out, figures_dir, no_store, llm=(replay_settings, server, answers))
+        return
+    _run(items, ratings, sources, backend, epochs, folds, no_crossfit, calibration, profile, corpus, n_boot, seed,
+         repeats, fmt, out, figures_dir, no_store, llm=None)
+
+
+def _run(items: Path, ratings: Path, sources: Path, backend: str, epochs: int, folds: int, no_crossfit: bool,
+         calibration: Path | None, profile: str | None, corpus: Path | None, n_boot: int, seed: int, repeats: int,
+         fmt: str, out: Path | None, figures_dir: Path | None, no_store: bool, *, llm: Any) -> None:
     import sys
 
     from assistant.errors import InputError
@@ -129,6 +155,8 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
     if repeats and no_crossfit:
         raise InputError("--repeats 只用于交叉拟合（不同的分组方式）")
     settings = load_settings()
+    if llm is not None:
+        settings = llm[0](settings, llm[1])
     with click.progressbar(length=1, label="评估中", file=sys.stderr, show_pos=True) as bar:
         def progress(done: int, total: int) -> None:
             bar.length = total
@@ -152,6 +180,14 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
                 bar.update(1)
                 return run
             result.metrics["split_repeats"] = split_repeats(once, repeats)
+    if backend == "openai":
+        from assistant.evaluate.llm_run import llm_summary, ratings_means
+        from assistant.evaluate.ratings import load_ratings
+
+        server, answers = (llm[1], llm[2]) if llm is not None else (None, None)
+        result.metrics["llm"] = llm_summary(result.predictions, ratings_means(load_ratings(ratings)), answers=answers,
+                                            server=server)
+        _warn_fallbacks(result.metrics["llm"])
     if not no_store:
         store = _store()
         try:
@@ -164,6 +200,59 @@ def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int
             click.echo(f"图表：{p}", err=True)
     _emit(render(result, fmt), out, "报告")
 
+
+
+def _warn_fallbacks(summary: dict[str, Any]) -> None:
+    if summary["fell_back"]:
+        reasons = "；".join(f"{k}（{v}项）" for k, v in summary["fallback_reasons"].items())
+        click.echo(f"注意：{summary['fell_back']}/{summary['n_reviews']} 项改用了离线评审：{reasons}", err=True)
+    replay = summary.get("replay")
+    if replay and replay.get("prompt_changed"):
+        click.echo(f"注意：{replay['prompt_changed']} 项的提示词与记录答案时不同（答案仍反映模型对该表的判断）", err=True)
+
+
+@eval_group.command("answers")
+@click.argument("run_id", type=int)
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="输出 JSONL（可用于 eval run --replay）")
+@handle_errors
+def answers_cmd(run_id: int, out: Path) -> None:
+    """导出一次 openai 评估运行中模型的原始答案（每项一行：item_id、prompt_sha256、answer）。"""
+    from assistant.errors import InputError
+    from assistant.evaluate.replay import answers_from_run
+
+    store = _store()
+    try:
+        rows = answers_from_run(store.predictions(run_id, with_review=True))
+    finally:
+        store.close()
+    if not rows:
+        raise InputError(f"评估运行 {run_id} 没有保存模型答案（只有 --backend openai 的运行才有）")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(r.model_dump_json(exclude_none=True) + "\n" for r in rows), encoding="utf-8")
+    click.echo(f"已导出 {len(rows)} 条模型答案：{out}")
+
+
+@eval_group.command("replay-server")
+@click.argument("answers", type=click.Path(path_type=Path))
+@click.option("--items", type=click.Path(path_type=Path), default=EVALS / "items.jsonl", show_default=True)
+@click.option("--port", default=8799, show_default=True, type=click.IntRange(0, 65535))
+@handle_errors
+def replay_server_cmd(answers: Path, items: Path, port: int) -> None:
+    """把已记录的模型答案作为 OpenAI 兼容接口提供（按草稿内容匹配项目），Ctrl-C 结束。"""
+    import time
+
+    from assistant.evaluate.replay import load_answers, serving
+    from assistant.intake.reader import read_targets
+
+    targets = {t.id: t for t in read_targets(items) if t.id}
+    recorded = load_answers(answers, targets)
+    with serving(recorded, targets, port=port) as server:
+        click.echo(f"回放接口：OPENAI_BASE_URL={server.base_url} ASSISTANT_MODEL={server.model}（{len(recorded)} 条答案）")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            click.echo(f"已结束：应答 {len(server.served)} 次，无记录 {server.missing} 次", err=True)
 
 
 @eval_group.command("rescore")

@@ -34,7 +34,7 @@ def search(query: str, sector: str | None, k: int, profile: str | None, fmt: str
     kb = knowledge_for(load_library(settings.db_path), profile or settings.profile, index)
     hits = kb.search(query, k=k, sector=sector)
     rows = [{"sector": h.sector, "level1": h.level1, "level2": h.level2, "name": h.name,
-             "typical_value": h.typical_value, "seen_value": h.seen_value, "source": h.source, "note": h.note,
+             "kind": h.kind, "typical_value": h.typical_value, "seen_value": h.seen_value, "source": h.source, "note": h.note,
              "score": score} for h, score in hits]
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False))
@@ -43,7 +43,9 @@ def search(query: str, sector: str | None, k: int, profile: str | None, fmt: str
         click.echo("没有找到。")
     for r in rows:
         value = r["typical_value"] or (f"（原文：{r['seen_value']}）" if r["seen_value"] else "（无参考值）")
-        click.echo(f"{r['sector']} · {r['level2'] or r['level1']} · {r['name']}：{value}\n    来源：{r['source']}")
+        where = f"（{r['note']}）" if r["kind"] == "standard" else ""
+        click.echo(f"{r['sector']} · {'支出标准' if r['kind'] == 'standard' else r['level2'] or r['level1']} · "
+                   f"{r['name']}：{value}{where}\n    来源：{r['source']}")
 
 
 @library_group.command("import")
@@ -54,6 +56,7 @@ def search(query: str, sector: str | None, k: int, profile: str | None, fmt: str
 def import_cmd(file: Path, profile: str | None, name: str | None) -> None:
     """导入本单位的指标库和支出标准（.jsonl，或 assistant library template 生成的 .xlsx）；全部校验通过才会导入。"""
     from assistant.knowledge.importer import import_library
+    from assistant.knowledge.library import imported_dir
     from assistant.settings import load_settings
 
     if profile:
@@ -62,7 +65,8 @@ def import_cmd(file: Path, profile: str | None, name: str | None) -> None:
         load_profile(profile)  # an unknown profile is an error now, not a silently unused file
     result = import_library(file, load_settings().db_path, profile=profile, name=name)
     scope = f"（仅用于规则配置 {result.profile}）" if result.profile else ""
-    click.echo(f"已导入 {result.sectors} 个行业的 {result.indicators} 项指标、{result.standards} 条支出标准{scope} → {result.path}")
+    click.echo(f"已导入 {result.sectors} 个行业的 {result.indicators} 项指标、{result.standards} 条支出标准{scope} → "
+               f"{imported_dir(load_settings().db_path) / result.file}{'（替换了上次同名导入）' if result.replaced else ''}")
 
 
 @library_group.command("template")

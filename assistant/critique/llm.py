@@ -11,6 +11,7 @@ level). The pipeline then re-checks every suggestion with the rule engine, as fo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -128,6 +129,13 @@ def extract_json(text: str) -> dict[str, Any] | None:
     return None
 
 
+_ERROR_CN = {"missing": "缺少该字段", "int_parsing": "应为整数", "int_type": "应为整数", "int_from_float": "应为整数",
+             "greater_than_equal": "数值过小（level 为 1–5）", "less_than_equal": "数值过大（level 为 1–5）",
+             "string_too_short": "不能为空", "string_type": "应为字符串", "list_type": "应为列表",
+             "literal_error": "取值不在允许范围内（action 为 add 或 revise）", "too_long": "条目过多（最多 10 条）",
+             "model_type": "应为 JSON 对象", "dict_type": "应为 JSON 对象"}
+
+
 def _loc(err: Any) -> str:
     return ".".join(str(p) for p in err["loc"]) or "(根)"
 
@@ -145,7 +153,7 @@ def parse_answer(content: str | None, n_indicators: int) -> tuple[ModelAnswer | 
     try:
         answer = ModelAnswer.model_validate(data)
     except ValidationError as exc:
-        return None, [f"{_loc(e)}：{e['msg']}" for e in exc.errors()][:12]
+        return None, [f"{_loc(e)}：{_ERROR_CN.get(e['type'], e['msg'])}" for e in exc.errors()][:12]
     errors: list[str] = []
     for key in DIMENSION_KEYS:
         for ix in getattr(answer.dimensions, key).evidence:
@@ -207,7 +215,13 @@ def _failure_reason(exc: BaseException, retries: int) -> str:
     return f"LLM 调用失败（{why}），已改用离线评审"
 
 
-def _estimate_tokens(text: str) -> int:
+def messages_sha256(messages: Sequence[dict[str, str]]) -> str:
+    """sha256 over the messages as sent (role and content, in order): which prompt an answer answers."""
+    text = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def estimate_tokens(text: str) -> int:
     cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
     return cjk + (len(text) - cjk) // 4
 
@@ -262,6 +276,7 @@ class OpenAICritic:
             )
             hit = self.cache.get(key) if self.cache is not None else None
             answer = parse_answer(hit.answer, n)[0] if hit else None
+            raw = hit.answer if hit else ""
             if answer is not None:
                 usage.cached = True
             else:
@@ -273,7 +288,8 @@ class OpenAICritic:
             log.warning("LLM review failed: %s", type(exc).__name__)
             return self._fall_back(inp, _failure_reason(exc, self.settings.max_retries), usage, t0)
         usage.latency_ms = round((time.perf_counter() - t0) * 1000, 1)
-        return self._build(inp, answer, usage)
+        result = self._build(inp, answer, usage)
+        return result.model_copy(update={"llm_answer": self._scrub(raw), "prompt_sha256": messages_sha256(messages)})
 
     # ------------------------------------------------------------ calls
 
@@ -304,8 +320,8 @@ class OpenAICritic:
             usage.prompt_tokens += resp.usage.prompt_tokens or 0
             usage.completion_tokens += resp.usage.completion_tokens or 0
         else:
-            usage.prompt_tokens += sum(_estimate_tokens(m["content"]) for m in messages)
-            usage.completion_tokens += _estimate_tokens(content)
+            usage.prompt_tokens += sum(estimate_tokens(m["content"]) for m in messages)
+            usage.completion_tokens += estimate_tokens(content)
         log.info("LLM call: model=%s latency_ms=%.0f json_mode=%s", self.settings.model, elapsed, self.json_mode)
         return content
 

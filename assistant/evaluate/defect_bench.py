@@ -5,6 +5,7 @@ The injectors and the benchmark's definitions (detected, placebo, flagged) are i
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -182,7 +183,7 @@ def run_defects(
 ) -> DefectReport:
     """Inject every catalogue defect into every approved record and measure detection."""
     from assistant.evaluate.runner import make_critic
-    from assistant.pipeline import Deps, build_deps
+    from assistant.pipeline import build_deps
     from assistant.retrieve.corpus import load_all
 
     unknown = [n for n in names or () if n not in BY_NAME]
@@ -200,8 +201,7 @@ def run_defects(
     def deps_for(rid: str) -> Any:
         cal = cal_for(rid)
         if id(cal) not in deps_cache:
-            deps_cache[id(cal)] = Deps(critic=make_critic(backend, cal, settings, base), profile=base.profile,
-                                       index=base.index, top_k=base.top_k)
+            deps_cache[id(cal)] = dataclasses.replace(base, critic=make_critic(backend, cal, settings, base))
         return deps_cache[id(cal)]
 
     outcomes: list[Outcome] = []

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 from collections import defaultdict
@@ -269,8 +270,7 @@ def run_eval(
         plan.warnings.insert(0, "no item sources: retrieval excludes only the item's own id, folds group by item")
     jobs: list[tuple[Target, int, Deps]] = []
     for cal, idx in plan.folds:
-        fold_deps = Deps(critic=make_critic(backend, cal, run_settings, base), profile=base.profile,
-                         index=base.index, top_k=base.top_k)
+        fold_deps = dataclasses.replace(base, critic=make_critic(backend, cal, run_settings, base))
         jobs += [(rated[i], e, fold_deps) for i in idx for e in range(epochs)]
     preds = _predict(jobs, source_of, workers=settings.max_concurrency if backend == "openai" else 1,
                      keep_reviews=keep_reviews, progress=progress)

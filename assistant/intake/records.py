@@ -12,13 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from assistant.errors import InputError
-from assistant.labels import INPUT_FIELD_CN
+from assistant.labels import INPUT_FIELD_CN, VALIDATION_CN
 from assistant.models import Target
-
-_TYPE_CN = {"float_parsing": "应为数字", "int_parsing": "应为整数", "string_type": "应为文本", "list_type": "应为列表",
-            "dict_type": "应为对象", "model_type": "应为对象", "extra_forbidden": "是未知字段（拼写错误？）",
-            "missing": "缺失", "bool_type": "应为 true/false", "int_from_float": "应为整数"}
-
 
 _JSON_MSG_CN = {
     "Expecting value": "此处应为一个值（多余的逗号，或缺少内容？）",
@@ -52,7 +47,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
 def explain(exc: ValidationError) -> str:
     msgs = []
     for e in exc.errors()[:5]:
-        msgs.append(f"字段 {_loc(e['loc'])} {_TYPE_CN.get(e['type'], e['msg'])}")
+        msgs.append(f"字段 {_loc(e['loc'])} {VALIDATION_CN.get(e['type'], e['msg'])}")
     more = len(exc.errors()) - 5
     return "；".join(msgs) + (f"；另有{more}处错误" if more > 0 else "")
 

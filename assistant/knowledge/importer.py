@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from assistant.errors import InputError
 from assistant.intake.records import explain
-from assistant.knowledge.library import KIND_CN, Sector, UnitCost, imported_dir, parse_lines
+from assistant.knowledge.library import KIND_CN, SHIPPED_DIR, Sector, UnitCost, imported_dir, parse_lines
 from assistant.knowledge.units import parse_rate
 from assistant.models import Strict
 
@@ -32,21 +32,28 @@ class LibraryImport(Strict):
     sectors: int
     indicators: int
     standards: int
-    path: str
+    file: str  # the stored file's name (an import of the same name and scope replaces it)
+    replaced: bool = False  # an earlier import of that name and scope was replaced
     profile: str | None = None
 
 
+LEVEL1 = ("产出指标", "效益指标", "满意度指标", "成本指标")
+
+
 def _check(sectors: list[Sector], standards: list[UnitCost], where: dict[int, str]) -> None:
-    """Duplicates and unusable units, named by their row."""
+    """What validation of single fields cannot see: categories, duplicates, units the arithmetic cannot use,
+    ranges the wrong way round, standards no sector would ever use; named by their row."""
     seen: dict[tuple[str, str], str] = {}
     for s in sectors:
         for ind in s.core_indicators:
             key = (s.sector, ind.name)
             here = where.get(id(ind), s.sector)
+            if ind.level1 not in LEVEL1:
+                raise InputError(f"字段 一级指标「{ind.level1}」应为 {'、'.join(LEVEL1)} 之一", where=here)
             if key in seen:
                 raise InputError(f"指标「{ind.name}」在行业「{s.sector}」中重复（与{seen[key]}相同）", where=here)
             seen[key] = here
-    seen_std: dict[tuple[str, str], str] = {}
+    seen_std: dict[tuple[str, str, str, int | None], str] = {}
     for u in standards:
         here = where.get(id(u), u.item)
         if parse_rate(u.unit) is None:
@@ -54,10 +61,28 @@ def _check(sectors: list[Sector], standards: list[UnitCost], where: dict[int, st
                              where=here)
         if u.value is None and u.low is None and u.high is None:
             raise InputError("字段 标准值 缺失：标准值、下限、上限至少填写一项（数字）", where=here)
-        key = (u.item, u.unit)
-        if key in seen_std:
-            raise InputError(f"支出标准「{u.item}」（{u.unit}）重复（与{seen_std[key]}相同）", where=here)
-        seen_std[key] = here
+        if u.low is not None and u.high is not None and u.low > u.high:
+            raise InputError(f"下限 {u.low:g} 大于上限 {u.high:g}", where=here)
+        _check_sector(u, sectors, here)
+        std_key = (u.item, u.unit, u.scope, u.year)
+        if std_key in seen_std:
+            raise InputError(f"支出标准「{u.item}」（{u.unit}，{u.scope or '范围未注明'}，{u.year or '年度未注明'}）重复"
+                             f"（与{seen_std[std_key]}相同）", where=here)
+        seen_std[std_key] = here
+
+
+def _check_sector(u: UnitCost, sectors: list[Sector], here: str) -> None:
+    """A standard is used for drafts of its sector: the sector must be one the library knows (or this file adds)."""
+    from assistant.knowledge.library import load_library
+    from assistant.knowledge.match import SECTOR_MAP
+
+    if not u.sector.strip():
+        raise InputError("字段 行业 为空：支出标准只用于所属行业的项目（可填指标库中的行业名称）", where=here)
+    names = [s.sector for s in load_library(None, shipped=SHIPPED_DIR).sectors] + [s.sector for s in sectors]
+    if u.sector in SECTOR_MAP or any(n == u.sector or n.startswith(u.sector) for n in names):
+        return
+    raise InputError(f"字段 行业「{u.sector}」不是指标库中的行业（如 {'、'.join(names[:4])}…；assistant library sectors "
+                     "或网页“指标库”页面列出全部），这条标准不会用于任何审核", where=here)
 
 
 def _cell(v: Any) -> str:
@@ -126,6 +151,17 @@ def _standard_rows(ws: Any, name: str, where: dict[int, str]) -> list[UnitCost]:
     return out
 
 
+def _check_header(ws: Any, sheet: str, columns: tuple[str, ...], name: str) -> None:
+    """Columns are read by position, so the header must be the template's (a moved column would load values as
+    sources)."""
+    head = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
+    got = [_cell(v) for v in (list(head) + [None] * len(columns))[:len(columns)]]
+    for c, (want, have) in enumerate(zip(columns, got, strict=True), start=1):
+        if have.replace("（", "(").replace("）", ")") != want.replace("（", "(").replace("）", ")"):
+            raise InputError(f"第1行第{c}列表头应为「{want}」，实际为「{have or '（空）'}」：请使用指标库模板，不要增删或调换列",
+                             where=f"{name}「{sheet}」")
+
+
 def read_workbook(path: Path, name: str) -> tuple[list[Sector], list[UnitCost], dict[int, str]]:
     import openpyxl
 
@@ -137,12 +173,16 @@ def read_workbook(path: Path, name: str) -> tuple[list[Sector], list[UnitCost], 
         names = wb.sheetnames
         if LIBRARY_SHEET not in names and STANDARD_SHEET not in names:
             listed = "、".join(f"「{n}」" for n in names)
-            raise InputError(f"找不到工作表「{LIBRARY_SHEET}」或「{STANDARD_SHEET}」（请用 assistant library template 生成模板）；"
+            raise InputError(f"找不到工作表「{LIBRARY_SHEET}」或「{STANDARD_SHEET}」"
+                             "（请使用指标库模板：网页“管理 → 指标库”下载，或 assistant library template）；"
                              f"工作簿中的工作表有：{listed}", where=name)
         where: dict[int, str] = {}
         for sheet in (LIBRARY_SHEET, STANDARD_SHEET):
             if sheet in names and (wb[sheet].max_row or 0) > MAX_ROWS:
                 raise InputError(f"工作表「{sheet}」超过 {MAX_ROWS} 行", where=name)
+        for sheet, cols in ((LIBRARY_SHEET, LIBRARY_COLUMNS), (STANDARD_SHEET, STANDARD_COLUMNS)):
+            if sheet in names:
+                _check_header(wb[sheet], sheet, cols, name)
         sectors = _library_rows(wb[LIBRARY_SHEET], name, where) if LIBRARY_SHEET in names else []
         standards = _standard_rows(wb[STANDARD_SHEET], name, where) if STANDARD_SHEET in names else []
         return sectors, standards, where
@@ -160,15 +200,16 @@ def read_any(source: Path | bytes, name: str) -> tuple[list[Sector], list[UnitCo
                 return read_workbook(path, name)
         return read_workbook(source, name)
     if suffix != ".jsonl":
-        raise InputError("指标库导入只支持 .jsonl 或 .xlsx（assistant library template 生成的模板）", where=name)
+        raise InputError("指标库导入只支持 .jsonl 或 .xlsx（指标库模板：网页“管理 → 指标库”下载，或 assistant library template）",
+                         where=name)
     raw = source if isinstance(source, bytes) else source.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("文件不是 UTF-8 编码", where=name) from None
     lines = [(line, f"{name} 第{n}行") for n, line in enumerate(text.splitlines(), start=1)]
-    sectors, standards = parse_lines(lines)
-    where = {id(u): f"{name}「{u.item}」" for u in standards}
+    where: dict[int, str] = {}
+    sectors, standards = parse_lines(lines, where)
     return sectors, standards, where
 
 
@@ -184,10 +225,12 @@ def import_library(source: Path | bytes, db_path: Path, *, filename: str | None 
     _check(sectors, standards, where)
     for u in standards:
         u.source_type = u.source_type or "bureau"
+        u.bureau = True
     folder = imported_dir(db_path)
     folder.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^\w\-]+", "_", name or Path(shown).stem)[:60] or "library"
-    out = folder / f"{stem}{'-' + profile if profile else ''}.jsonl"
+    out = folder / f"{stem}__{profile or 'all'}.jsonl"  # one file per name and scope: an import replaces only its own
+    replaced = out.exists()
     tmp = out.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for s in sectors:
@@ -196,7 +239,7 @@ def import_library(source: Path | bytes, db_path: Path, *, filename: str | None 
             fh.write(json.dumps(u.model_copy(update={"profile": profile}).model_dump(mode="json"), ensure_ascii=False) + "\n")
     os.replace(tmp, out)
     return LibraryImport(sectors=len(sectors), indicators=sum(len(s.core_indicators) for s in sectors),
-                         standards=len(standards), path=str(out), profile=profile)
+                         standards=len(standards), file=out.name, replaced=replaced, profile=profile)
 
 
 def write_template(path: Path) -> Path:

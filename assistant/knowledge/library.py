@@ -1,7 +1,7 @@
 """The sector indicator library (分行业分领域共性指标) and the unit-cost standards (支出标准): shipped, sourced data
 (knowledge/ at the top of the checkout, `assistant._knowledge` in a wheel) plus a bureau's own imported files, which
-win over the shipped entries they replace (same sector and indicator name; same standard item and unit) and may be
-limited to one rule profile.
+win over the shipped entries (an indicator of the same sector and name replaces the shipped one; a bureau standard
+that matches a draft decides alone) and may be limited to one rule profile.
 
 Every entry keeps its source (and, for standards, the exact quote and the kind of source), so a finding that uses it
 can cite it. Loading validates everything first and loads nothing half-way: a bad line raises `InputError` naming the
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from assistant.errors import InputError
-from assistant.intake.records import explain
+from assistant.labels import VALIDATION_CN
 from assistant.models import Strict
 from assistant.settings import DATA_DIR, IN_CHECKOUT, PACKAGE_DIR, REPO_DIR
 
@@ -54,17 +54,36 @@ def scope_cn(scope: str) -> str:
     for en, cn in _SCOPE_WORDS.items():
         rest = re.sub(rf"\b{en}\b", cn, rest)
     rest = re.sub(r"\s*\(\s*", "（", rest).replace(")", "）").replace("（）", "").strip(" ,，")
-    rest = re.sub(r"（\s*[,，]\s*", "（", rest)
+    rest = re.sub(r"（\s*[,，]\s*", "（", rest).replace("'", "").replace(", ", "，")
     return f"{level}{'：' + rest if rest and not rest.startswith('（') else rest}" if level else rest
+
+
+_UNIT_CN = ((r"^% of (.+?)(?: \(as encoded\))?$", r"%（占\1）"), (r"^fraction of (.+)$", r"（\1的比例）"),
+            (r"^formula \((.+)\)$", r"\1（按公式计算）"), (r"^rule \((.+)\)$", r"（规则：\1）"),
+            (r"^倍 \(of (.+)\)$", r"倍（\1的倍数）"), (r"\s*\(increase over prior year\)$", r"（比上年增加）"),
+            (r"\s*\(tied to (.+)\)$", r"（与\1挂钩）"), (r"\s*\(province total\)$", r"（全省合计）"),
+            (r"\s*\(一次性\)$", r"（一次性）"))
+
+
+def unit_cn(unit: str) -> str:
+    """The library's unit as users read it (「% of 综合定额」→「%（占综合定额）」)."""
+    text = unit.strip()
+    for pattern, repl in _UNIT_CN:
+        text = re.sub(pattern, repl, text)
+    return text
 
 
 def source_cn(source: str) -> str:
     """A source as users see it: the address, and the document's title when the note names one in 《》."""
     url = re.search(r"https?://\S+", source)
-    if url is None:
-        return source.strip()
     title = re.search(r"《[^》]+》", source)
-    return url.group(0) + (f" {title.group(0)}" if title else "")
+    if url is not None:
+        return url.group(0) + (f" {title.group(0)}" if title else "")
+    text = source.strip()
+    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
+    if re.search(r"[/\\]", text) or latin > len(text) / 3:  # a file path or an English note, not an address
+        return "资料摘录（无公开网址）" + (f" {title.group(0)}" if title else "")
+    return text
 
 
 class LibraryIndicator(Strict):
@@ -113,18 +132,19 @@ class UnitCost(Strict):
     components: dict[str, Any] | None = None
     also_seen: str = ""
     note: str = ""
+    bureau: bool = False  # read from a bureau's imported file (wins over the shipped standards)
     profile: str | None = None
 
     @field_validator("value", "low", "high")
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
         if v is not None and (not math.isfinite(v) or v < 0):
-            raise ValueError("must be a finite, non-negative number")
+            raise ValueError("应为不小于 0 的数字")
         return v
 
     @property
     def citable(self) -> bool:
-        return self.source_type in CITABLE or self.source_type == "bureau"
+        return self.bureau or self.source_type in CITABLE
 
     @property
     def superseded(self) -> bool:
@@ -133,18 +153,20 @@ class UnitCost(Strict):
 
     def level_text(self) -> str:
         """「760元/人天」, 「100–120元/人/天」 (the published figure with its unit)."""
+        unit = unit_cn(self.unit)
         if self.value is not None:
-            return f"{self.value:g}{self.unit}"
+            return f"{self.value:g}{unit}"
         if self.low is not None and self.high is not None:
-            return f"{self.low:g}–{self.high:g}{self.unit}"
+            return f"{self.low:g}–{self.high:g}{unit}"
         if self.high is not None:
-            return f"≤{self.high:g}{self.unit}"
-        return f"≥{self.low:g}{self.unit}" if self.low is not None else self.unit
+            return f"≤{self.high:g}{unit}"
+        return f"≥{self.low:g}{unit}" if self.low is not None else unit
 
     def cited(self) -> str:
         """Where the figure comes from: scope, year, kind of source (users must see how reliable it is)."""
         year = f"{self.year}年" if self.year else "年份未注明"
-        return f"{scope_cn(self.scope)}，{year}，来源：{SOURCE_TYPE_CN.get(self.source_type, self.source_type or '未注明')}"
+        kind = "本单位导入" if self.bureau else SOURCE_TYPE_CN.get(self.source_type, self.source_type or "未注明")
+        return f"{scope_cn(self.scope)}，{year}，来源：{kind}"
 
 
 class Library(Strict):
@@ -174,15 +196,25 @@ def _validate(kind: type[Sector] | type[UnitCost], data: Any, where: str) -> Any
     try:
         return kind.model_validate(data)
     except ValidationError as exc:
-        msg = explain(exc)
-        for key, cn in _FIELD_CN.items():
-            msg = msg.replace(f"字段 {key} ", f"字段 {key}（{cn}） ")
-        raise InputError(msg, where=where) from None
+        raise InputError(_explain(exc), where=where) from None
 
 
-def parse_lines(lines: Iterable[tuple[str, str]]) -> tuple[list[Sector], list[UnitCost]]:
+def _explain(exc: ValidationError) -> str:
+    """Chinese, with the library's own field names (标准值, not the target's 指标值)."""
+    msgs = []
+    for e in exc.errors()[:3]:
+        names = [f"{p}（{_FIELD_CN[p]}）" if isinstance(p, str) and p in _FIELD_CN else str(p) for p in e["loc"]]
+        why = str((e.get("ctx") or {}).get("error") or "") if e["type"] == "value_error" else ""
+        if e["loc"] and e["loc"][-1] == "kind":
+            why = "应为 standard、cap、floor 或 typical（标准、上限、下限、一般水平）"
+        msgs.append(f"字段 {'.'.join(names)} {why or VALIDATION_CN.get(e['type'], e['msg'])}")
+    return "；".join(msgs)
+
+
+def parse_lines(lines: Iterable[tuple[str, str]], where_of: dict[int, str] | None = None
+                ) -> tuple[list[Sector], list[UnitCost]]:
     """(JSON text, where) lines → sectors and standards; each line is one or the other (told by its fields). Any
-    bad line raises before anything is returned."""
+    bad line raises before anything is returned. `where_of` receives id(entry) → its line, for later messages."""
     from assistant.intake.reader import load_json
 
     sectors: list[Sector] = []
@@ -193,8 +225,12 @@ def parse_lines(lines: Iterable[tuple[str, str]]) -> tuple[list[Sector], list[Un
         data = load_json(text, where=where, with_line=False)
         if isinstance(data, dict) and "core_indicators" in data:
             sectors.append(_validate(Sector, data, where))
+            if where_of is not None:
+                where_of.update({id(i): where for i in sectors[-1].core_indicators})
         elif isinstance(data, dict) and "item" in data:
             standards.append(_validate(UnitCost, data, where))
+            if where_of is not None:
+                where_of[id(standards[-1])] = where
         else:
             raise InputError("既不是行业指标（需要 sector 和 core_indicators）也不是支出标准（需要 item 和 unit）",
                              where=where)
@@ -213,7 +249,7 @@ def imported_dir(db_path: Path | None = None) -> Path:
 
 def merge(base: Library, extra_sectors: list[Sector], extra_standards: list[UnitCost]) -> Library:
     """`base` with a bureau's entries: a bureau sector of the same name adds its indicators and replaces shipped ones
-    of the same name; a bureau standard replaces a shipped one with the same item and unit (per profile)."""
+    of the same name; bureau standards are added (when one matches a draft, it decides alone: see match.py)."""
     sectors = {(s.sector, s.profile): s.model_copy(deep=True) for s in base.sectors}
     for s in extra_sectors:
         key = (s.sector, s.profile)
@@ -225,10 +261,18 @@ def merge(base: Library, extra_sectors: list[Sector], extra_standards: list[Unit
         kept = [i for i in old.core_indicators if i.name not in names]
         sectors[key] = old.model_copy(update={"core_indicators": [*s.core_indicators, *kept], "profile": s.profile,
                                               "aliases": list(dict.fromkeys([*s.aliases, *old.aliases]))})
-    standards = {(u.item, u.unit, u.profile): u for u in base.standards}
+    # shipped standards are all kept (one item is often published for several years and places); a bureau file
+    # replaces only an earlier bureau entry with the same item, unit, scope, year and profile
+    standards = list(base.standards)
+    own = {(u.item, u.unit, u.scope, u.year, u.profile): k for k, u in enumerate(standards) if u.bureau}
     for u in extra_standards:
-        standards[(u.item, u.unit, u.profile)] = u
-    return Library(sectors=list(sectors.values()), standards=list(standards.values()))
+        std_key = (u.item, u.unit, u.scope, u.year, u.profile)
+        if std_key in own:
+            standards[own[std_key]] = u
+        else:
+            own[std_key] = len(standards)
+            standards.append(u)
+    return Library(sectors=list(sectors.values()), standards=standards)
 
 
 @lru_cache(maxsize=8)
@@ -238,6 +282,8 @@ def _load(shipped: Path, imported: Path | None, stamp: tuple[tuple[str, float], 
     if imported is not None and imported.is_dir():
         for path in sorted(imported.glob("*.jsonl")):
             more_s, more_u = parse_lines(_jsonl(path))
+            for u in more_u:
+                u.bureau = True
             lib = merge(lib, more_s, more_u)
     import hashlib
 

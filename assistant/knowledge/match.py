@@ -4,8 +4,8 @@ its kind of project needs, and how its costs compare with published standards.
 * Sectors: the library's aliases found in the name, goal and indicators, plus the similarity of the draft to each
   sector's indicators (dense vectors where an embedding engine runs, character bigrams otherwise). Below a confidence
   floor the answer is "unknown" and nothing sector-specific is said.
-* Core quantity: a confident sector whose library lists quantity indicators (河道治理长度, 送戏村数…) while no
-  indicator of the draft measures any of them.
+* Core quantity: a confident sector whose library lists physical quantity indicators (河道治理长度, 送戏村数…) while
+  the draft has no output row counting anything physical (only rates, money or words).
 * Standards: a cost indicator in a rate unit (元/人/年…) or the implied unit cost (budget ÷ the quantity in the
   standard's count unit, per year, month or day when that can be told) against a standard, cap, floor or typical
   level of the draft's sector whose item matches the draft; units are converted explicitly, a multi-year budget is
@@ -15,17 +15,30 @@ In evaluation, library entries read from an excluded corpus record's own source 
 
 from __future__ import annotations
 
-import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
+from assistant.intake.quantities import is_count_unit
 from assistant.intake.values import parse_value
 from assistant.knowledge.library import Library, LibraryIndicator, Sector, UnitCost, source_cn
-from assistant.knowledge.units import convert, fmt_money, parse_rate, same_count
+from assistant.knowledge.standards import (
+    applies_to,
+    bureau_first,
+    checkable,
+    core_term,
+    current_versions,
+    decide,
+    implied,
+    item_key,
+    project_year,
+    standard_hint,
+    stated,
+    subsidy_fits,
+)
 from assistant.models import KnowledgeEvidence, LibraryHint, NormIndicator, SectorMatch, StandardCheck, Target
 from assistant.retrieve.dense import record_text
 
@@ -35,20 +48,18 @@ GENERIC_ALIASES = frozenset({"改造", "维修", "维护", "购置", "采购", "
 CORE_CONFIDENCE = 0.6  # a sector this sure before its core indicators are asked for
 MARGIN = 0.006  # how far the closest sector must stand out from the next one (dense cosine) to be named alone
 # similarities, dense ones as cosines centred on the library's own mean (raw e5 cosines all sit near 0.9)
-COVER = 0.33  # a draft indicator measures a library indicator from this similarity on
-COVER_LEXICAL = 0.5  # the same with character bigrams (Dice)
+SEARCH_FLOOR = 0.28  # centred cosine of a search hit (unrelated text scores under 0.2)
+SEARCH_FLOOR_LEXICAL = 0.25
 IMPLIED_MATCH = 0.55  # the project is what a standard's item is about (budget ÷ quantity is held against it)
 STATED_MATCH = 0.40  # a cost indicator is what a standard's item is about (by its own name, or with the project's)
 IMPLIED_LEXICAL = 0.5
 STATED_LEXICAL = 0.45
-TIE = 0.06  # standards this close in similarity to the best one are tiers of one rule (一类/二类/三类培训…)
-IMPLIED_TOLERANCE = 2.5  # implied unit cost this many times above a cap / below a floor before it is flagged
 # unit-cost sector (unit_costs.jsonl) → library sectors it concerns
 SECTOR_MAP: dict[str, tuple[str, ...]] = {
     "社会保障/社会救助": ("补助发放类",), "乡村振兴/雨露计划": ("补助发放类",), "社会保障/儿童福利": ("补助发放类",),
     "三公经费/培训费": ("培训/会议",), "三公经费/培训费(师资费)": ("培训/会议",), "三公经费/会议费": ("培训/会议",),
     "乡村振兴/培训": ("培训/会议", "乡村振兴产业扶持"), "卫生健康/基本公卫": ("基本公共卫生服务",),
-    "卫生健康/医疗保障": ("基本公共卫生服务",), "教育/学生资助": ("学校建设/教育补助", "补助发放类"),
+    "卫生健康/医疗保障": ("基本公共卫生服务", "补助发放类"), "教育/学生资助": ("学校建设/教育补助", "补助发放类"),
     "乡村振兴/教育帮扶": ("学校建设/教育补助", "补助发放类"), "林业/造林": ("绿化/造林",),
     "林业/退耕还林": ("绿化/造林",), "林业/森林抚育": ("绿化/造林",), "林业/生态护林员": ("绿化/造林",),
     "林业/公益林": ("绿化/造林",), "基层治理/村干部报酬": ("村干部报酬",), "基层治理/村级运转": ("村干部报酬",),
@@ -76,17 +87,6 @@ def _library_sectors(std: UnitCost, names: Sequence[str]) -> list[str]:
     return [n for n in names if any(n.startswith(w) or n == w for w in wanted if w)]
 
 
-def period_years(target: Target) -> int:
-    """How many calendar years the project period spans (1 when not told)."""
-    years = sorted({int(y) for y in re.findall(r"(?:19|20)\d{2}", target.period or "")})
-    if len(years) < 2:
-        return 1
-    months = re.findall(r"(?:19|20)\d{2}[.\-/年](\d{1,2})", target.period)
-    if len(months) >= 2 and years[-1] - years[0] == 1 and int(months[-1]) < int(months[0]):
-        return 1  # 2023.07–2024.01: within twelve months
-    return years[-1] - years[0] + 1
-
-
 @dataclass
 class KnowledgeBase:
     """A library ready to match drafts: its texts, and their vectors when an embedding engine runs."""
@@ -101,6 +101,7 @@ class KnowledgeBase:
         self._std_vec: np.ndarray | None = None
         self._profile_vec: np.ndarray | None = None
         self._ind_raw: np.ndarray | None = None
+        self._search: tuple[np.ndarray, np.ndarray] | None = None
         if self.vectorise is not None:
             self._ind_raw = self.vectorise([i.name for _, i in self._indicators])
             self._ind_mean, self._ind_vec = _centred(self._ind_raw)
@@ -131,8 +132,9 @@ class KnowledgeBase:
         inds = " ".join(i.name for i in indicators)
         alias = [sum(2.0 if a in name else 1.0 if a in goal else 0.5 if a in inds else 0.0
                      for a in s.aliases if len(a) >= 2) for s in self.library.sectors]
+        by_standard = self._sectors_named_by_standards(name)
         in_name = [any(len(a) >= 2 and a in name and a not in GENERIC_ALIASES for a in s.aliases)
-                   for s in self.library.sectors]
+                   or s.sector in by_standard for s in self.library.sectors]
         if not self.library.sectors:
             return []
         if draft_vec is not None and self._profile_vec is not None:
@@ -154,17 +156,24 @@ class KnowledgeBase:
                                 by="语义+别名" if alias[top] else ("语义" if draft_vec is not None else "词语"))]
         return []
 
+    def _sectors_named_by_standards(self, name: str) -> set[str]:
+        """Library sectors of the standards whose subject the project name states (生态护林员, 营养改善计划)."""
+        out: set[str] = set()
+        for std in self.library.standards:
+            key = item_key(std.item)
+            if key and len(key) >= 3 and key in name:
+                out.update(_library_sectors(std, self._sector_names))
+        return out
+
     # ------------------------------------------------------------------------------ core quantity
 
-    def _covered(self, indicators: list[NormIndicator], entries: list[int], vectors: np.ndarray | None) -> bool:
-        """Whether a draft indicator measures one of `entries`: by meaning, or a quantity in the same count unit."""
-        units = {u for j in entries if (u := _count_unit(self._indicators[j][1].typical_value))}
-        if any(i.level2 == "quantity" and i.value.number and any(same_count(i.value.unit, u) for u in units)
-               for i in indicators):
-            return True
-        if vectors is not None and self._ind_vec is not None:
-            return bool(len(vectors)) and bool((self._centre_ind(vectors) @ self._ind_vec[entries].T).max() >= COVER)
-        return any(dice(i.name, self._indicators[j][1].name) >= COVER_LEXICAL for i in indicators for j in entries)
+    @staticmethod
+    def _has_physical_quantity(indicators: list[NormIndicator]) -> bool:
+        """Whether an output row counts something physical (500人, 8个, 12公里, 1万亩): then the draft has a quantity
+        indicator, whichever library entry it corresponds to, and K-01 stays silent."""
+        return any(i.level1 == "output" and i.value.kind == "quantitative" and i.value.number
+                   and (is_count_unit(i.value.unit) or i.value.unit.startswith("万") and is_count_unit(i.value.unit[1:]))
+                   for i in indicators)
 
     def _centre_ind(self, vectors: np.ndarray) -> np.ndarray:
         return _centred(vectors, self._ind_mean)[1]
@@ -177,29 +186,61 @@ class KnowledgeBase:
                    if s is sector and i.level2 == "数量指标" and i.source not in excluded_sources and _countable(i)]
         if len({self._indicators[j][1].source for j in entries}) < 2:
             return False, []
-        if self._covered(indicators, entries, vectors):
+        if self._has_physical_quantity(indicators):
             return False, []
-        return True, [indicator_hint(sector, self._indicators[j][1]) for j in _central(entries, self._ind_vec)[:3]]
+        hints, seen = [], set()
+        for j in _central(entries, self._ind_vec):
+            key = name_key(self._indicators[j][1].name)
+            if key not in seen:
+                seen.add(key)
+                hints.append(indicator_hint(sector, self._indicators[j][1]))
+        return True, hints[:3]
 
     # ------------------------------------------------------------------------------ standards
 
-    def _standard_sims(self, sectors: list[SectorMatch], texts: list[str], year: int | None) -> dict[int, np.ndarray]:
-        """Standard index → its similarity to each of `texts`, for the standards of the draft's sectors in a rate
-        unit the arithmetic understands (superseded ones left out, one version per item and scope)."""
+    def _standard_sims(self, sectors: list[SectorMatch], target: Target, texts: list[str]) -> dict[int, np.ndarray]:
+        """Standard index → its similarity to each of `texts`, for the standards that may be held against this
+        draft: of its sectors, checkable (see standards.checkable), in force in its year, for its place."""
         names = {m.sector for m in sectors}
-        cands = [k for k, std in enumerate(self.library.standards) if not std.superseded
-                 and parse_rate(std.unit) is not None and set(_library_sectors(std, self._sector_names)) & names]
-        cands = _current_versions(self.library.standards, cands, year)
+        stds = self.library.standards
+        cands = [k for k, std in enumerate(stds) if checkable(std) and applies_to(std, target)
+                 and set(_library_sectors(std, self._sector_names)) & names]
+        cands = current_versions(stds, cands, project_year(target))
         if not cands or not texts:
             return {}
         if self.vectorise is not None and self._std_vec is not None:
             sims = _centred(self.vectorise(texts), self._std_mean)[1] @ self._std_vec[cands].T
             return {k: sims[:, n] for n, k in enumerate(cands)}
-        return {k: np.array([dice(t, self.library.standards[k].item) for t in texts]) for k in cands}
+        return {k: np.array([dice(t, stds[k].item) for t in texts]) for k in cands}
 
     def _floors(self) -> tuple[float, float]:
         """(item similarity for the implied unit cost, for a stated cost indicator)."""
         return (IMPLIED_MATCH, STATED_MATCH) if self.vectorise is not None else (IMPLIED_LEXICAL, STATED_LEXICAL)
+
+    def _checks(self, target: Target, named: list[NormIndicator], sectors: list[SectorMatch]
+                ) -> tuple[list[StandardCheck], list[int]]:
+        """(the standards broken, the standards that concern the project as a whole)."""
+        costs = [i for i in named if is_cost_row(i)]
+        texts = [target.project_name, *(f"{target.project_name} {i.name}" for i in costs), *(i.name for i in costs)]
+        sims = self._standard_sims(sectors, target, texts)
+        floor_implied, floor = self._floors()
+        stds = self.library.standards
+        name = target.project_name
+        project = {k: max(float(v[0]), floor_implied if (key := item_key(stds[k].item)) and key in name else 0.0)
+                   for k, v in sims.items() if subsidy_fits(stds[k], name)}
+        by_project = bureau_first(stds, sorted((k for k in project if project[k] >= floor_implied),
+                                               key=lambda k: -project[k]))
+        found = decide([(project[k], implied(target, named, stds[k])) for k in by_project])
+        checks = [found] if found is not None else []
+        for n, ind in enumerate(costs, start=1):
+            term = core_term(ind.name)
+            best = {k: max(float(v[n]), float(v[n + len(costs)]), floor + 0.05 if term and term in stds[k].item else 0.0)
+                    for k, v in sims.items() if subsidy_fits(stds[k], ind.name)}
+            ranked = bureau_first(stds, sorted((k for k in best if best[k] >= floor), key=lambda k: -best[k]))
+            found = decide([(best[k], stated(ind, stds[k])) for k in ranked])
+            if found is not None:
+                checks.append(found)
+        return checks, by_project
 
     def search(self, query: str, *, k: int = 10, sector: str | None = None) -> list[tuple[LibraryHint, float]]:
         """Library indicators and standards closest to `query` (by meaning, or by characters without an engine),
@@ -209,13 +250,17 @@ class KnowledgeBase:
         keep = [n for n, (h, _) in enumerate(entries) if not sector or sector in h.sector]
         if not keep:
             return []
+        contains = np.array([len(query) >= 2 and query in entries[n][1] for n in keep], dtype=float)
         if self.vectorise is not None and self._ind_raw is not None:
-            q = self.vectorise([query])[0]
-            texts = [entries[n][1] for n in keep]
-            scores = self.vectorise(texts) @ q
+            if self._search is None:  # every entry's vector, centred on their mean (raw e5 cosines all sit near 0.8)
+                self._search = _centred(self.vectorise([t for _, t in entries]))
+            mean, matrix = self._search
+            scores = matrix[keep] @ _centred(self.vectorise([query]), mean)[1][0] + 0.3 * contains
+            floor = SEARCH_FLOOR
         else:
-            scores = np.array([dice(query, entries[n][1]) + (0.5 if query in entries[n][1] else 0.0) for n in keep])
-        order = np.argsort(-scores)[:k]
+            scores = np.array([dice(query, entries[n][1]) for n in keep]) + 0.5 * contains
+            floor = SEARCH_FLOOR_LEXICAL
+        order = [i for i in np.argsort(-scores)[:k] if scores[i] >= floor]  # nothing rather than unrelated entries
         return [(entries[keep[i]][0], round(float(scores[i]), 4)) for i in order]
 
     def check(self, target: Target, indicators: list[NormIndicator], *,
@@ -229,79 +274,12 @@ class KnowledgeBase:
         sector = self.library.sector(sectors[0].sector)
         missing, hints = (False, []) if sector is None or sectors[0].confidence < CORE_CONFIDENCE else \
             self.core_quantity(sector, named, vecs, set(excluded_sources))
-        costs = [i for i in named if is_cost_row(i)]
-        texts = [target.project_name, *(f"{target.project_name} {i.name}" for i in costs), *(i.name for i in costs)]
-        sims = self._standard_sims(sectors, texts, project_year(target))
-        floor_implied, floor = self._floors()
+        checks, by_project = self._checks(target, named, sectors)
         stds = self.library.standards
-        by_project = _bureau_first(stds, sorted((k for k in sims if sims[k][0] >= floor_implied), key=lambda k: -sims[k][0]))
-        implied = _decide([(float(sims[k][0]), _implied(target, named, stds[k])) for k in by_project])
-        checks = [implied] if implied is not None else []
-        for n, ind in enumerate(costs, start=1):
-            term = core_term(ind.name)
-            best = {k: max(float(v[n]), float(v[n + len(costs)]),
-                           floor + 0.05 if term and term in stds[k].item else 0.0) for k, v in sims.items()}
-            ranked = _bureau_first(stds, sorted((k for k in best if best[k] >= floor), key=lambda k: -best[k]))
-            stated = _decide([(best[k], _stated(ind, stds[k])) for k in ranked])
-            if stated is not None:
-                checks.append(stated)
         consulted = [c.standard for c in checks] + [standard_hint(stds[k]) for k in by_project[:4]]
         unique = list({(h.name, h.typical_value, h.note): h for h in consulted}.values())
         return KnowledgeEvidence(library_version=self.library.version, sectors=sectors, core_missing=missing,
                                  core_hints=hints, standards=unique[:5], checks=checks)
-
-
-def _decide(ranked: list[tuple[float, Outcome]]) -> StandardCheck | None:
-    """The best-matching standard whose units allow the arithmetic decides, with the standards as close to the
-    draft as it (tiers of one rule whose tier the draft does not tell): a figure is flagged only when it breaks
-    all of them, and held against the most lenient."""
-    applicable = [(sim, o) for sim, o in ranked if o != _NOT_APPLICABLE]
-    if not applicable:
-        return None
-    band = [o for sim, o in applicable if sim >= applicable[0][0] - TIE]
-    broken = [o for o in band if isinstance(o, StandardCheck)]
-    if len(broken) < len(band) or len({o.verdict for o in broken}) > 1:
-        return None
-    lenient = min(broken, key=lambda o: abs(math.log(o.ratio)) if o.ratio > 0 else math.inf)
-    return lenient.model_copy(update={"tiers": len(band)})
-
-
-_GENERIC_COST_WORDS = re.compile(r"标准|成本|人均|平均|单位|每人|每天|每生|综合|定额|控制|不超过|支出|金额|[\W\d_]+")
-
-
-def core_term(name: str) -> str | None:
-    """What a cost indicator is about, with the generic words taken off (培训费标准 → 培训费); None when under three
-    characters remain (补助标准 says too little to name a standard)."""
-    term = _GENERIC_COST_WORDS.sub("", name)
-    return term if len(term) >= 3 else None
-
-
-def _bureau_first(standards: Sequence[UnitCost], ranked: list[int]) -> list[int]:
-    """A bureau's own standards, where any matches, decide alone (they win over the shipped ones)."""
-    own = [k for k in ranked if standards[k].source_type == "bureau"]
-    return own or ranked
-
-
-def project_year(target: Target) -> int | None:
-    """The budget year: the table's own, else the first year of the period or in the project name."""
-    if target.year:
-        return target.year
-    found = re.findall(r"(?:19|20)\d{2}", f"{target.period} {target.project_name}")
-    return int(found[0]) if found else None
-
-
-def _current_versions(standards: Sequence[UnitCost], cands: list[int], year: int | None) -> list[int]:
-    """One version per (item, scope): the latest in force in `year` (the latest of all when the year is unknown,
-    the earliest when all are later)."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for k in cands:
-        groups.setdefault((standards[k].item, standards[k].scope), []).append(k)
-    keep = []
-    for members in groups.values():
-        dated = sorted(members, key=lambda k: standards[k].year or 0)
-        in_force = [k for k in dated if year is None or (standards[k].year or 0) <= year]
-        keep.append(in_force[-1] if in_force else dated[0])
-    return sorted(keep)
 
 
 def is_cost_row(ind: NormIndicator) -> bool:
@@ -318,6 +296,12 @@ def _centred(rows: np.ndarray, mean: np.ndarray | None = None) -> tuple[np.ndarr
 
 
 _COUNT_NAME = re.compile(r"数量|人数|次数|个数|户数|面积|长度|里程|场次|村数|人次|班次|天数|座数|台数|套数")
+
+
+def name_key(name: str) -> str:
+    """An indicator name compared as a reader would: full/half-width and spacing ignored (培训班次（会议次数） =
+    培训班次(会议次数))."""
+    return re.sub(r"[\s\W_]+", "", unicodedata.normalize("NFKC", name))
 
 
 def _countable(ind: LibraryIndicator) -> bool:
@@ -355,98 +339,3 @@ def usable_value(value: str) -> bool:
     if pv.kind not in {"quantitative", "deadline", "duration"} or "template_residue" in pv.flags or not pv.unit:
         return False
     return not (pv.unit == "%" and pv.number is not None and pv.number >= 100 and pv.op in {">=", ">", None})
-
-
-def standard_hint(std: UnitCost) -> LibraryHint:
-    return LibraryHint(sector=std.sector, level1="成本指标", level2="经济成本指标", name=std.item,
-                       typical_value=std.level_text(), seen_value=std.quote, source=source_cn(std.source), note=std.cited())
-
-
-# ---------------------------------------------------------------------------------- arithmetic
-
-
-def _verdict(value: float, std: UnitCost, *, tolerance: float) -> tuple[Literal['above', 'below'], float] | None:
-    """('above' | 'below', ratio) when `value` (in the standard's unit) breaks the standard, else None."""
-    ref_high = std.high if std.high is not None else std.value
-    ref_low = std.low if std.low is not None else std.value
-    if std.kind == "cap" and ref_high:
-        return ("above", value / ref_high) if value > ref_high * tolerance else None
-    if std.kind == "floor" and ref_low:
-        return ("below", value / ref_low) if value < ref_low / tolerance else None
-    if ref_high and value > ref_high * tolerance:
-        return "above", value / ref_high
-    if ref_low and value < ref_low / tolerance:
-        return "below", value / ref_low
-    return None
-
-
-def _quantity(indicators: list[NormIndicator], count: str) -> NormIndicator | None:
-    for ind in indicators:
-        v = ind.value
-        if ind.level1 == "output" and v.kind == "quantitative" and v.number and v.number > 0 \
-                and same_count(v.unit, count):
-            return ind
-    return None
-
-
-def _days(indicators: list[NormIndicator]) -> NormIndicator | None:
-    for ind in indicators:
-        v = ind.value
-        if v.number and v.number > 0 and v.unit in ("天", "日") and ind.level1 != "cost":
-            return ind
-    return None
-
-
-_NOT_APPLICABLE = "n/a"
-Outcome = StandardCheck | str | None  # a broken standard, _NOT_APPLICABLE, or None (applies and holds)
-
-
-def _implied(target: Target, indicators: list[NormIndicator], std: UnitCost) -> Outcome:
-    """Budget ÷ the quantity in the standard's count unit (÷ days or months when the standard is per day or month),
-    held against the standard; _NOT_APPLICABLE when the units do not allow the arithmetic."""
-    unit = parse_rate(std.unit)
-    budget = target.amount_total_wan
-    if unit is None or not budget or budget <= 0 or unit.count is None:
-        return _NOT_APPLICABLE
-    if unit.period is not None and period_years(target) > 1:
-        return _NOT_APPLICABLE  # a multi-year total is never compared with a yearly figure
-    qty = _quantity(indicators, unit.count)
-    if qty is None or not qty.value.number:
-        return _NOT_APPLICABLE
-    yuan = budget * 1e4 / qty.value.number
-    steps = [f"{budget:g}万元 ÷ {qty.value.number:g}{qty.value.unit}"]
-    if unit.period == "天":
-        days = _days(indicators)
-        if days is None or not days.value.number:
-            return _NOT_APPLICABLE
-        yuan /= days.value.number
-        steps.append(f"÷ {days.value.number:g}天")
-    elif unit.period == "月":
-        yuan /= 12
-        steps.append("÷ 12个月")
-    value = yuan / unit.to_yuan
-    verdict = _verdict(value, std, tolerance=IMPLIED_TOLERANCE)
-    if verdict is None:
-        return None
-    per = f"{unit.count}" + (f"·{unit.period}" if unit.period else "")
-    return StandardCheck(standard=standard_hint(std), indicator_index=None, quantity_index=qty.index, value=round(value, 4),
-                         unit=std.unit, verdict=verdict[0], ratio=round(verdict[1], 3),
-                         arithmetic=" ".join(steps) + f" ≈ {fmt_money(yuan)}/{per}")
-
-
-def _stated(ind: NormIndicator, std: UnitCost) -> Outcome:
-    """A cost indicator stated in a rate unit, converted to the standard's unit and held against it."""
-    unit = parse_rate(std.unit)
-    v = ind.value
-    own = parse_rate(v.unit) if v.kind == "quantitative" and v.number is not None else None
-    if unit is None or own is None or v.number is None:
-        return _NOT_APPLICABLE
-    value = convert(v.number, own, unit)
-    if value is None:
-        return _NOT_APPLICABLE
-    verdict = _verdict(value, std, tolerance=1.05)
-    if verdict is None:
-        return None
-    shown = v.raw.strip() + (f"（折合 {value:.4g}{std.unit}）" if own != unit else "")
-    return StandardCheck(standard=standard_hint(std), indicator_index=ind.index, value=round(value, 4), unit=std.unit,
-                         verdict=verdict[0], ratio=round(verdict[1], 3), arithmetic=shown)

@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Sequence
 
 from assistant.knowledge.library import Library
-from assistant.knowledge.match import indicator_hint
+from assistant.knowledge.match import indicator_hint, name_key
 from assistant.models import Indicator, LibraryHint, Target
 
 MAX_PICKS = 30
@@ -30,17 +30,13 @@ def entries(library: Library, sector: str | None = None) -> list[tuple[str, Libr
     return out
 
 
-def _norm(name: str) -> str:
-    return "".join(name.split())
-
-
 def add_to_draft(target: Target, library: Library, keys: Sequence[str]) -> tuple[Target, list[LibraryHint], list[str]]:
     """(the draft with the picked indicators appended, the entries added, the names skipped because the draft
     already has an indicator of that name). Unknown keys are ignored (the library may have changed since the page
     was shown); at most MAX_PICKS at once."""
     wanted = list(dict.fromkeys(keys))[:MAX_PICKS]
     by_key = dict(entries(library))
-    have = {_norm(i.name) for i in target.indicators}
+    have = {name_key(i.name) for i in target.indicators}
     added: list[LibraryHint] = []
     skipped: list[str] = []
     rows = list(target.indicators)
@@ -48,10 +44,10 @@ def add_to_draft(target: Target, library: Library, keys: Sequence[str]) -> tuple
         hint = by_key.get(key)
         if hint is None:
             continue
-        if _norm(hint.name) in have:
+        if name_key(hint.name) in have:
             skipped.append(hint.name)
             continue
-        have.add(_norm(hint.name))
+        have.add(name_key(hint.name))
         rows.append(Indicator(level1=hint.level1, level2=hint.level2, name=hint.name, value=hint.typical_value or ""))
         added.append(hint)
     return target.model_copy(update={"indicators": rows}), added, skipped

@@ -15,7 +15,7 @@ _PERIODS = {"年": "年", "月": "月", "天": "天", "日": "天"}
 _COUNT_SYNONYMS = {"生": "人", "名": "人", "位": "人", "人次": "人", "学生": "人", "平米": "平方米", "㎡": "平方米",
                    "千米": "公里", "km": "公里"}
 _COMPOUND = re.compile(r"^(人|生|户|村|辆|台|套)(天|日|月|年)$")  # 人天, 人月, 辆天: a count and a period in one word
-PERIODS_PER_YEAR = {"年": 1.0, "月": 12.0, "天": 365.0}
+PERIODS_PER_YEAR = {"年": 1.0, "月": 12.0}  # days per year depend on the work (200 school days): never converted
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,31 @@ def convert(value: float, frm: RateUnit, to: RateUnit) -> float | None:
     yuan = value * frm.to_yuan / to.to_yuan
     if frm.period == to.period:
         return yuan
-    if frm.period is None or to.period is None:
-        return None  # a once-off amount is not a yearly one
+    if frm.period not in PERIODS_PER_YEAR or to.period not in PERIODS_PER_YEAR:
+        return None  # a once-off amount is not a yearly one; a year is not a known number of working days
     return yuan * PERIODS_PER_YEAR[frm.period] / PERIODS_PER_YEAR[to.period]
+
+
+def count_scale(unit: str | None, count: str) -> float | None:
+    """How many `count` one `unit` is (人 → 1, 万人 → 10000, 人次 → 1), or None when it counts something else."""
+    if same_count(unit, count):
+        return 1.0
+    for prefix, factor in (("万", 1e4), ("千", 1e3), ("亿", 1e8)):
+        if unit and unit.startswith(prefix) and same_count(unit[len(prefix):], count):
+            return factor
+    return None
+
+
+def fmt_number(x: float) -> str:
+    """A plain figure without scientific notation: 15000, 2.74, 0.03."""
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    digits = 4 if abs(x) < 1 else 2 if abs(x) < 1e4 else 1
+    return f"{x:.{digits}f}".rstrip("0").rstrip(".")
 
 
 def fmt_money(yuan: float) -> str:
     """「139元」, 「1.44万元」: the figure a reviewer would write."""
     if abs(yuan) >= 1e4:
-        return f"{yuan / 1e4:.4g}万元"
-    return f"{yuan:.4g}元" if abs(yuan) >= 1 else f"{yuan:.2g}元"
+        return f"{fmt_number(round(yuan / 1e4, 2))}万元"
+    return f"{fmt_number(round(yuan, 1 if abs(yuan) >= 100 else 2))}元"

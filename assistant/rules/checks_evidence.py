@@ -21,7 +21,8 @@ def retrieved_evidence(ctx: Ctx) -> None:
     if evidence.goal_fit is not None and evidence.goal_fit < GOAL_FIT and ctx.target.annual_goal.strip():
         ctx.emit("R-01", "年度目标的内容与项目名称和指标几乎没有交集，疑似不是本项目的目标", field="annual_goal")
     r = evidence.unit_cost_ratio
-    if r is not None and abs(r) >= UNIT_COST_LOG10:
+    by_standard = any(c.indicator_index is None for c in evidence.knowledge.checks)  # K-02 says it against a standard
+    if r is not None and abs(r) >= UNIT_COST_LOG10 and not by_standard:
         word = "高" if r > 0 else "低"
         ctx.emit("FF-05", f"按主要数量指标折算的单位成本比同类已批复项目的中位数{word}约{10 ** abs(r):.0f}倍",
                  field="amount_total_wan")

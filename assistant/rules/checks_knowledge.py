@@ -5,7 +5,7 @@ arithmetic."""
 
 from __future__ import annotations
 
-from assistant.models import LibraryHint, StandardCheck
+from assistant.models import LibraryHint, Severity, StandardCheck
 from assistant.rules.base import Ctx, row
 
 _VERDICT = {"above": "高于", "below": "低于"}
@@ -13,7 +13,7 @@ _KIND_WORD = {"cap": "上限", "floor": "下限", "standard": "标准", "typical
 
 
 def _entry(h: LibraryHint) -> str:
-    value = f"，参考值「{h.seen_value}」" if h.seen_value else ""
+    value = f"，参考值「{h.typical_value}」" if h.typical_value else ""
     return f"「{h.name}」{value}（来源：{h.source or '未注明'}）"
 
 
@@ -35,15 +35,18 @@ def _standard(c: StandardCheck) -> str:
 def standards(ctx: Ctx) -> None:
     for c in ctx.evidence.knowledge.checks:
         times = c.ratio if c.ratio >= 1 else 1 / c.ratio if c.ratio else 0
-        how = f"{_VERDICT[c.verdict]}公开支出标准（约{times:.1f}倍）"
+        how = f"{_VERDICT[c.verdict]}{'本单位' if c.standard.own else '公开'}支出标准（约{times:.1f}倍）"
         if c.tiers > 1:
-            how += f"，同类标准有{c.tiers}档而表中未写明属于哪一档，已按其中最宽松的一档对照"
+            how += f"（与本表相符的{c.tiers}条标准均如此，按其中最宽松的一条对照）"
+        severity: Severity | None = None if c.standard.own or c.confirmed else "info"
+        if severity:
+            how += "（该标准来自第三方转载或问答，引用前请核实原文）"
         if c.indicator_index is None:
             ctx.emit("K-02", f"按预算和主要产出折算：{c.arithmetic}，{how}：{_standard(c)}",
-                     field="amount_total_wan")
+                     field="amount_total_wan", severity=severity)
         elif 0 <= c.indicator_index < len(ctx.indicators):
             ind = ctx.indicator(c.indicator_index)
-            ctx.emit("K-03", f"{row(ind)}「{c.arithmetic}」{how}：{_standard(c)}", index=ind.index)
+            ctx.emit("K-03", f"{row(ind)}「{c.arithmetic}」{how}：{_standard(c)}", index=ind.index, severity=severity)
 
 
 CHECKS = [core_quantity, standards]

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError
+from assistant.labels import VALIDATION_CN
 from assistant.settings import Settings
 from assistant.web.auth import AuthError, ForbiddenError, RateLimited, RateLimiter, hash_password, rate_key
 from assistant.web.store import Store
@@ -46,12 +47,6 @@ _FIELD_CN = {"project_name": "项目名称", "indicators": "指标", "final_grad
              "name": "名称", "disabled": "停用", "profile": "规则配置", "note": "备注", "user_id": "用户编号",
              "token_id": "令牌编号", "limit": "条数", "base": "基准版本", "head": "对比版本", "version": "版本",
              "days": "有效期"}
-_TYPE_CN = {"missing": "缺失", "int_parsing": "应为整数", "float_parsing": "应为数字", "string_type": "应为文本",
-            "literal_error": "取值不在允许范围内", "greater_than_equal": "过小", "less_than_equal": "过大",
-            "string_too_short": "过短", "string_too_long": "过长", "json_invalid": "不是有效的 JSON",
-            "model_attributes_type": "应为对象", "dict_type": "应为对象", "list_type": "应为列表",
-            "extra_forbidden": "是未知字段", "bool_parsing": "应为 true/false", "int_from_float": "应为整数",
-            "string_pattern_mismatch": "格式不符合要求", "bool_type": "应为 true/false"}
 
 
 class WebConfig(BaseModel):
@@ -133,7 +128,7 @@ def _explain_validation(exc: RequestValidationError) -> tuple[str, str | None]:
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "form")]
         name = ".".join(f"{p}（{_FIELD_CN[p]}）" if p in _FIELD_CN else p for p in loc) or "请求体"
         first = first or ".".join(loc) or "body"
-        msgs.append(f"字段 {name} {_TYPE_CN.get(e.get('type', ''), '无效')}")
+        msgs.append(f"字段 {name} {VALIDATION_CN.get(e.get('type', ''), '无效')}")
     return "；".join(msgs) or "请求无效", first
 
 

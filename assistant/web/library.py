@@ -16,7 +16,7 @@ from assistant.knowledge.base import knowledge_for
 from assistant.knowledge.importer import LibraryImport, import_library
 from assistant.knowledge.library import Library, imported_dir, load_library, parse_lines
 from assistant.knowledge.match import KnowledgeBase, standard_hint
-from assistant.knowledge.picks import entries
+from assistant.knowledge.picks import entries, entry_key
 from assistant.models import LibraryHint
 from assistant.web import profiles, service
 from assistant.web.auth import User
@@ -61,12 +61,8 @@ def browse(kb: KnowledgeBase, *, query: str = "", sector: str = "", k: int = 50)
     """A sector's indicators (all of them), or the entries closest to `query` (indicators and standards)."""
     lib = kb.library
     if query.strip():
-        keys = {(h.sector, h.name, h.seen_value, h.source): key for key, h in entries(lib)}
-        out = []
-        for h, score in kb.search(query.strip()[:100], k=k, sector=sector or None):
-            key = keys.get((h.sector, h.name, h.seen_value, h.source))
-            out.append(_entry(key or "", h, "指标" if key else "支出标准", score))
-        return out
+        return [_entry(entry_key(h) if h.kind == "indicator" else "", h, "指标" if h.kind == "indicator" else "支出标准",
+                       score) for h, score in kb.search(query.strip()[:100], k=k, sector=sector or None)]
     if sector:
         inds = [_entry(key, h, "指标") for key, h in entries(lib, sector)]
         return inds + standards_of(lib, sector)
@@ -85,9 +81,11 @@ def sector_counts(lib: Library) -> list[tuple[str, int]]:
 
 
 def summary(app_state: Any) -> dict[str, Any]:
-    lib = load_library(app_state.settings.db_path)
+    profile = profiles.resolve(app_state, None).name
+    lib = load_library(app_state.settings.db_path).for_profile(profile)
     return {"sectors": len(lib.sectors), "indicators": sum(len(s.core_indicators) for s in lib.sectors),
-            "standards": len(lib.standards), "version": lib.version, "files": imported_files(app_state)}
+            "standards": len(lib.standards), "version": lib.version, "profile": profile,
+            "files": imported_files(app_state)}
 
 
 def imported_files(app_state: Any) -> list[ImportedFile]:
@@ -123,7 +121,7 @@ def import_upload(app_state: Any, user: User, filename: str, data: bytes, profil
     name = Path(filename or "library.jsonl").name
     result = import_library(data, app_state.settings.db_path, filename=name, profile=profile or None)
     _refresh(app_state)
-    app_state.store.audit(user.username, "library_imported", f"library:{Path(result.path).name}",
+    app_state.store.audit(user.username, "library_imported", f"library:{result.file}",
                           {"indicators": result.indicators, "standards": result.standards, "profile": profile or ""})
     return result
 

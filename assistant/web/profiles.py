@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from assistant.errors import InputError, NotFoundError
 from assistant.intake.records import json_error
+from assistant.labels import VALIDATION_CN
 from assistant.models import Severity
 from assistant.rules.catalogue import RULES
 from assistant.rules.profiles import Profile, available_profiles, load_profile
@@ -36,10 +37,6 @@ FIELD_CN = {"name": "名称", "title": "标题", "style": "表样式", "min_indi
              "fund_tolerance": "资金匹配容差", "cost_gap_ratio": "成本合计偏低比例",
              "budget_increase_ratio": "预算增幅阈值", "required_header": "表头必填项",
              "severity_overrides": "严重程度调整", "disabled": "停用的规则"}
-_TYPE_CN = {"missing": "缺失", "int_parsing": "应为整数", "float_parsing": "应为数字", "string_type": "应为文本",
-            "literal_error": "取值不在允许范围内", "extra_forbidden": "是未知字段（拼写错误？）",
-            "list_type": "应为列表", "dict_type": "应为对象", "bool_parsing": "应为 true/false",
-            "bool_type": "应为 true/false", "int_from_float": "应为整数", "model_type": "应为对象"}
 THRESHOLD_FIELDS = ("style", "min_indicators", "min_quant_share", "quant_share_strict", "goal_min_chars",
                     "satisfaction_low", "quality_low", "fund_tolerance", "cost_gap_ratio", "budget_increase_ratio")
 
@@ -194,7 +191,7 @@ def _explain(exc: ValidationError) -> str:
     for e in exc.errors()[:5]:
         loc = [str(p) for p in e.get("loc", ())]
         field = ".".join(f"{p}（{FIELD_CN[p]}）" if p in FIELD_CN else p for p in loc) or "配置"
-        msgs.append(f"字段 {field} {_TYPE_CN.get(e.get('type', ''), '无效')}")
+        msgs.append(f"字段 {field} {VALIDATION_CN.get(e.get('type', ''), '无效')}")
     return "；".join(msgs)
 
 

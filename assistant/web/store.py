@@ -242,6 +242,19 @@ class Store:
             r["accepted"], r["rejected"] = json.loads(r["accepted"]), json.loads(r["rejected"])
         return rows
 
+    # -- working drafts (a unit's unsubmitted revision) ---------------------------------------------
+    def save_draft(self, user_id: int, submission_id: int, text: str) -> None:
+        self._update("INSERT INTO working_drafts VALUES (?, ?, ?, ?) ON CONFLICT(user_id, submission_id) "
+                     "DO UPDATE SET text = excluded.text, updated = excluded.updated",
+                     (user_id, submission_id, text, now()))
+
+    def working_draft(self, user_id: int, submission_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT text, updated FROM working_drafts WHERE user_id = ? AND submission_id = ?",
+                         (user_id, submission_id))
+
+    def drop_draft(self, user_id: int, submission_id: int) -> None:
+        self._update("DELETE FROM working_drafts WHERE user_id = ? AND submission_id = ?", (user_id, submission_id))
+
     def add_rating(self, row: dict[str, Any]) -> int:
         return self._insert("expert_ratings", {**row, "created": now()})
 

@@ -165,18 +165,37 @@ def _detail_ctx(request: Request, user: User, submission_id: int, version: int |
     header = [f for f in r.findings if f.indicator_index is None]
     return {"user": user, "d": d, "r": r, "by_row": by_row, "header_findings": header, "sev_cn": _SEV_CN,
             "action_cn": _ACTION_CN, "grade_meaning": GRADE_MEANING, "grades": list(GRADE_MEANING),
-            "target_json": json.dumps(r.target.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False,
-                                      indent=1),
+            "target_json": draft_json(r.target), "working": None,
             "ratings": request.app.state.store.ratings(submission_id) if user.role != "unit" else [],
             "chosen": r.meta.profile, "arrow": ARROW,
             "cmp": summary_for(request.app.state.store, user, submission_id, d.shown_version),
             **profile_choices(request)}
 
 
+def draft_json(target: Any) -> str:
+    """The re-submit box's JSON: defaults left out, but every indicator row keeps its four fields (an empty value
+    stays visible to fill in)."""
+    data = target.model_dump(mode="json", exclude_defaults=True)
+    data["indicators"] = [{"level1": "", "level2": "", "name": "", "value": "", **i} for i in data.get("indicators", [])]
+    return json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def with_working_draft(request: Request, user: User, submission_id: int, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The unit's saved, unsubmitted revision in the re-submit box (library picks and edits kept between pages)."""
+    saved = request.app.state.store.working_draft(user.id, submission_id) if user.role in ("unit", "admin") else None
+    if saved is not None:
+        ctx = {**ctx, "target_json": saved["text"], "working": saved["updated"][:16].replace("T", " ")}
+    return ctx
+
+
+_SAVED_NOTICE = {"saved": "修改稿已保存（尚未提交）。", "discarded": "已放弃修改稿，下方恢复为当前版本的内容。"}
+
+
 @router.get("/ui/submissions/{submission_id}")
-def submission_page(submission_id: int, request: Request, version: int | None = None) -> Response:
+def submission_page(submission_id: int, request: Request, version: int | None = None, note: str = "") -> Response:
     user = _user(request)
-    return render(request, "detail.html", {**_detail_ctx(request, user, submission_id, version), "error": None})
+    ctx = with_working_draft(request, user, submission_id, _detail_ctx(request, user, submission_id, version))
+    return render(request, "detail.html", {**ctx, "error": None, "notice": _SAVED_NOTICE.get(note)})
 
 
 async def _redisplay(request: Request, user: User, submission_id: int, exc: AssistantError) -> Response:
@@ -229,7 +248,10 @@ async def resubmit(submission_id: int, request: Request) -> Response:
         target = await _target_from_form(form)
         await run_in_threadpool(service.resubmit, request.app.state, user, submission_id, target, profile)
     except InputError as exc:
-        return await _redisplay(request, user, submission_id, exc)
+        ctx = _detail_ctx(request, user, submission_id, None)
+        return render(request, "detail.html", {**ctx, "error": str(exc), "target_json": str(form.get("json_text") or "")},
+                      status=400)  # what the unit typed stays in the box
+    request.app.state.store.drop_draft(user.id, submission_id)
     return RedirectResponse(f"/ui/submissions/{submission_id}", status_code=303)
 
 
