@@ -220,6 +220,8 @@ class DimensionScore(Strict):
     rationale: str
     evidence: list[int] = Field(default_factory=list)  # indicator indexes
     capped_by: list[str] = Field(default_factory=list)  # rule ids that capped this dimension
+    cap_level: float | None = None  # the level it was capped at (the critic's own level was higher)
+    contradictions: list[str] = Field(default_factory=list)  # where the model's answer contradicts a rule finding
 
 
 class Dimensions(Strict):
@@ -343,6 +345,7 @@ class CritiqueInput(Strict):
     evidence: RetrievalEvidence = Field(default_factory=RetrievalEvidence)
     facts: Facts = Field(default_factory=Facts)
     profile: str = "default"
+    caps: dict[str, float] = Field(default_factory=dict)  # dimension → the highest level its error findings allow
 
 
 class Usage(Strict):

@@ -15,6 +15,7 @@ from typing import Any
 
 from assistant.critique.base import Critic
 from assistant.critique.offline import OfflineCritic
+from assistant.dimensions import DIMENSION_KEYS
 from assistant.intake.facts import derive_facts
 from assistant.intake.taxonomy import normalise
 from assistant.knowledge.base import assess, knowledge_for
@@ -74,8 +75,10 @@ def prepare(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = (), cloc
     clock.lap("knowledge")
     findings = run_rules(target, indicators, deps.profile, evidence, facts=facts)
     clock.lap("rules")
+    caps = {d: deps.profile.cap_for([f.rule_id for f in findings if f.dimension == d and f.severity == "error"])
+            for d in DIMENSION_KEYS}
     return CritiqueInput(target=target, indicators=indicators, findings=findings, evidence=evidence, facts=facts,
-                         profile=deps.profile.name)
+                         profile=deps.profile.name, caps={d: c for d, c in caps.items() if c < 5})
 
 
 def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Review:
@@ -90,7 +93,7 @@ def review(target: Target, deps: Deps, *, exclude_ids: Iterable[str] = ()) -> Re
                       timings_ms=clock.timings, usage=result.usage, content_hash=inp.facts.content_hash,
                       retrieval=inp.evidence.mode, retrieval_note=inp.evidence.note, llm_answer=result.llm_answer,
                       prompt_sha256=result.prompt_sha256)
-    return finalise(inp, result, meta)
+    return finalise(inp, result, meta, deps.profile)
 
 
 def _endpoint_embedder(settings: Settings) -> Any:

@@ -295,21 +295,25 @@ def test_model_is_required(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- grounding and injection
 
 
-def test_error_finding_caps_dimension(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+def test_the_model_is_told_the_cap_the_merge_applies(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    """The critic reports the model's own levels; the merge (the same for every backend) caps them, and the prompt
+    tells the model that cap beforehand."""
+    from assistant.report.merge import cap_dimensions
+    from assistant.rules.profiles import load_profile
+
     fake_openai.push(valid(answer((5, 5, 5, 5))))
-    finding = Finding(
-        rule_id="S-04",
-        dimension="suitability",
-        severity="error",
-        indicator_index=1,
-        message="合格率不应≥100%",
-        suggestion="改为=100%",
-    )
-    res = make_critic(fake_openai, tmp_path).critique(make_input(findings=[finding]))
-    assert res.dimensions.suitability.level == 3 and res.dimensions.suitability.capped_by == ["S-04"]
-    assert res.dimensions.completeness.level == 5 and res.dimensions.completeness.capped_by == []
+    finding = Finding(rule_id="S-04", dimension="suitability", severity="error", indicator_index=1,
+                      message="合格率不应≥100%", suggestion="改为=100%")
+    inp = make_input(findings=[finding]).model_copy(update={"caps": {"suitability": 4.0}})
+    res = make_critic(fake_openai, tmp_path).critique(inp)
+    assert res.dimensions.suitability.level == 5  # the model's answer, before the merge
     user = fake_openai.chat_requests()[0]["body"]["messages"][1]["content"]
-    assert "[error] S-04" in user
+    assert "[error] S-04" in user and "适当性最高 4 级" in user
+    capped = cap_dimensions(res.dimensions, [finding], load_profile("default"))
+    assert capped.suitability.level == 4 and capped.suitability.capped_by == ["S-04"]
+    assert capped.suitability.cap_level == 4 and "S-04（" in capped.suitability.rationale
+    strict = load_profile("default").model_copy(update={"error_caps": {"S-04": 2.0}})  # a profile's own cap per rule
+    assert cap_dimensions(res.dimensions, [finding], strict).suitability.level == 2
 
 
 def test_injection_cannot_raise_scores(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
@@ -478,3 +482,19 @@ def test_prompt_names_the_donor_project_and_escapes_it() -> None:
     notes = retrieval_notes(inp.model_copy(update={"evidence": ev}))
     assert "某污水处理厂" in notes and "0.41" in notes and "照搬" in notes
     assert "<system>" not in notes  # corpus text cannot open a tag in the prompt
+
+
+def test_a_model_contradicting_a_rule_fact_is_noted_and_the_rule_stands(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    from assistant.critique.guard import contradictions
+
+    finding = Finding(rule_id="C-08", dimension="completeness", severity="error", indicator_index=0,
+                      message="第1行「配备车辆数」「10」缺少计量单位", suggestion="补充单位")
+    body = answer((5, 4, 4, 4))
+    body["dimensions"]["completeness"]["rationale"] = "指标类别齐全，计量单位齐全，无实质问题。"
+    fake_openai.push(valid(body))
+    res = make_critic(fake_openai, tmp_path).critique(make_input(findings=[finding]))
+    notes = res.dimensions.completeness.contradictions
+    assert len(notes) == 2 and "C-08" in notes[0] and "「计量单位齐全」" in notes[1]
+    assert "以规则检查为准" in res.dimensions.completeness.rationale
+    assert contradictions("completeness", 3, "计量单位不齐全，第1行缺少单位", [finding]) == []  # agrees with the rule
+    assert contradictions("completeness", 3, "单位并非都齐全", [finding]) == []

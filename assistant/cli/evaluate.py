@@ -71,6 +71,46 @@ def calibrate(items: Path, ratings: Path, sources: Path, folds: int, out: Path |
 
 
 
+@eval_group.command("caps")
+@click.option("--items", type=click.Path(path_type=Path), default=EVALS / "items.jsonl", show_default=True)
+@click.option("--ratings", type=click.Path(path_type=Path), default=EVALS / "ratings.jsonl", show_default=True)
+@click.option("--sources", type=click.Path(path_type=Path), default=EVALS / "item_sources.jsonl", show_default=True)
+@click.option("--profile", default=None, help="作为基础的规则配置（默认 default）")
+@click.option("--profile-out", type=click.Path(path_type=Path), default=None,
+              help="写出带拟合上限的规则配置 JSON（可用 eval run --profile 评估，或导入网页规则配置）")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+@handle_errors
+def caps_cmd(items: Path, ratings: Path, sources: Path, profile: str | None, profile_out: Path | None, fmt: str) -> None:
+    """由评分拟合各条错误级规则对所属维度的上限（评分人在出现该问题的项目上给到的等级）。"""
+    from assistant.evaluate import calibrate as cal
+    from assistant.evaluate.caps import caps_table, fit_caps
+    from assistant.evaluate.ratings import load_item_sources, load_ratings
+    from assistant.intake.reader import read_targets
+    from assistant.pipeline import build_deps
+    from assistant.settings import load_settings
+
+    rows_r = load_ratings(ratings)
+    src = load_item_sources(sources) if sources.is_file() else {}
+    rated = {r.item_id for r in rows_r}
+    targets = [t for t in read_targets(items) if t.id in rated]
+    deps = build_deps(load_settings(), backend="offline", profile=profile)
+    feats = cal.collect(targets, {k: v.source_id for k, v in src.items()}, deps)
+    cons = cal.consensus_targets(rows_r)
+    table = caps_table(feats, cons)
+    if profile_out is not None:
+        fitted = deps.profile.model_copy(update={"name": profile_out.stem, "error_caps": fit_caps(feats, cons)})
+        profile_out.write_text(fitted.model_dump_json(indent=1), encoding="utf-8")
+    if fmt == "json":
+        click.echo(json.dumps(table, ensure_ascii=False))
+    else:
+        click.echo(f"{'规则':<7}{'维度':<14}{'项目数':>5}{'评分均值':>8}{'最高':>6}{'上限':>6}  名称")
+        for r in table:
+            cap = "—" if r["cap"] is None else f"{r['cap']:g}"
+            click.echo(f"{r['rule']:<7}{r['dimension']:<14}{r['n']:>5}{r['mean']:>8.2f}{r['max']:>6.2f}{cap:>6}  {r['title']}")
+    if profile_out is not None:
+        click.echo(f"已写出规则配置：{profile_out}（在这些评分上拟合，用同一批评分评估会偏乐观）", err=True)
+
+
 # --------------------------------------------------------------------------- eval run / rescore / runs
 
 

@@ -3,10 +3,11 @@ findings and the precedents. The only module in the project that imports `openai
 
 Flow: render prompts → cache lookup → chat.completions.create (json_object; plain text if the
 endpoint rejects it) → strip <think> → extract the first JSON object → pydantic validation →
-at most two re-asks carrying only the last output and the errors → post-checks (error-level
-findings cap a dimension at 3; suspected prompt injection caps every dimension at the offline
-level). The pipeline then re-checks every suggestion with the rule engine, as for every backend. Any failure returns the offline review with
-`fallback_reason` set: a failure never reads as a pass. The API key is never logged or stored.
+at most two re-asks carrying only the last output and the errors → post-checks (suspected prompt
+injection caps every dimension at the offline level; contradictions with numeric rule facts are noted).
+Then, as for every backend, the pipeline re-checks every suggestion with the rule engine and the merge caps
+dimensions with error-level findings. Any failure returns the offline review with `fallback_reason` set: a
+failure never reads as a pass. The API key is never logged or stored.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.cache import LLMCache, make_key
 from assistant.critique.base import Critic
+from assistant.critique.guard import contradictions
 from assistant.critique.prompts import PromptSet
-from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
+from assistant.dimensions import DIMENSION_KEYS, level_to_score
 from assistant.errors import ConfigError
 from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Suggestion, Usage
 from assistant.settings import Settings
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 
 MAX_REASKS = 2
 SCORER_VERSION = "llm-1"  # how a model's answer becomes dimension scores (parse, caps, injection guard)
-ERROR_CAP_LEVEL = 3  # a dimension with an error-level finding cannot score above 3 (需要修改)
 EmbedFn = Callable[[list[str]], list[list[float]]]
 
 __all__ = [
@@ -381,12 +382,9 @@ class OpenAICritic:
             a: DimAnswer = getattr(answer.dimensions, key)
             level: float = a.level
             rationale = self._scrub(a.rationale.strip())
-            errors_here = sorted({f.rule_id for f in inp.findings if f.severity == "error" and f.dimension == key})
-            capped_by: list[str] = []
-            if errors_here and level > ERROR_CAP_LEVEL:
-                level, capped_by = ERROR_CAP_LEVEL, errors_here
-                rules = "、".join(errors_here)
-                rationale += f"（规则引擎发现 error 级问题 {rules}，{DIMENSIONS[key]}最高按 {ERROR_CAP_LEVEL} 级计）"
+            notes = contradictions(key, level, rationale, inp.findings)
+            if notes:
+                rationale += f"（与规则检查不一致：{'；'.join(notes)}。以规则检查为准）"
             if offline is not None:
                 off_level = offline.dimensions.get(key).level
                 if level > off_level:
@@ -397,7 +395,7 @@ class OpenAICritic:
                 level=level,
                 rationale=rationale,
                 evidence=sorted(set(a.evidence)),
-                capped_by=capped_by,
+                contradictions=notes,
             )
         params: dict[str, Any] = {**self.params, "response_format": "json_object" if self.json_mode else "text"}
         if injection:

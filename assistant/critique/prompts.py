@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -24,6 +25,8 @@ PROMPT_FILES: tuple[str, ...] = ("review_system.md", "review_user.md", "reask.md
 MAX_PRECEDENTS = 3
 MAX_PRECEDENT_INDICATORS = 15
 MAX_REASK_OUTPUT_CHARS = 6000
+LOW_FIT = 0.3  # indicator fits listed to the model (the others are only summarised)
+DONOR_SHOWN = 0.1  # a donor overlap below this says nothing
 
 
 Message = dict[str, str]
@@ -69,6 +72,7 @@ class PromptSet:
             target_json=target_data_json(inp.target),
             indicator_lines=indicator_lines(inp.indicators),
             findings=findings_text(inp.findings),
+            caps=caps_text(inp.caps),
             retrieval_notes=retrieval_notes(inp),
             n_precedents=MAX_PRECEDENTS,
             precedents_json=precedents_json(inp.evidence.precedents),
@@ -138,7 +142,8 @@ def _indicator_dict(i: int | None, ind: Indicator) -> dict[str, Any]:
 
 
 def target_data_json(t: Target) -> str:
-    """The target as quoted data. Provenance fields (id, source_url, notes, sector) are left out."""
+    """The target as quoted data. Provenance fields (id, source_url, notes, sector) are left out, and so are header
+    fields left empty (the findings say which ones are missing), except the name, the budget and the goal."""
     data: dict[str, Any] = {
         "project_name": t.project_name,
         "department": t.department,
@@ -156,6 +161,8 @@ def target_data_json(t: Target) -> str:
         data["prior_amount_wan"] = t.prior_amount_wan
     data["annual_goal"] = t.annual_goal
     data["long_term_goal"] = t.long_term_goal
+    keep = {"project_name", "amount_total_wan", "annual_goal"}
+    data = {k: v for k, v in data.items() if k in keep or v not in ("", None)}
     data["indicators"] = [_indicator_dict(i, ind) for i, ind in enumerate(t.indicators)]
     if t.budget_lines:
         data["budget_lines"] = [b.model_dump(exclude_defaults=True) for b in t.budget_lines]
@@ -210,9 +217,18 @@ def findings_text(findings: list[Finding]) -> str:
         elif f.field:
             where = f" 字段 {f.field}"
         dim = DIMENSIONS.get(f.dimension, f.dimension)
-        fix = f" 建议：{f.suggestion}" if f.suggestion else ""
-        lines.append(f"- [{f.severity}] {f.rule_id}（{dim}）{where}：{f.message}{fix}")
+        message = _URL.sub("", f.message)  # the model needs the finding, not the addresses it cites
+        lines.append(f"- [{f.severity}] {f.rule_id}（{dim}）{where}：{message}")
     return _escape_tags("\n".join(lines))
+
+
+_URL = re.compile(r"[；;,，\s]*https?://[^\s）)；;，]+")
+
+
+def caps_text(caps: dict[str, float]) -> str:
+    if not caps:
+        return "无（没有 error 级发现）"
+    return "；".join(f"{DIMENSIONS.get(d, d)}最高 {c:g} 级" for d, c in caps.items())
 
 
 def retrieval_notes(inp: CritiqueInput) -> str:
@@ -227,9 +243,10 @@ def retrieval_notes(inp: CritiqueInput) -> str:
             "（0 表示持平；+1 表示贵 10 倍；-1 表示便宜 10 倍）"
         )
     if ev.indicator_fit:
-        fits = "，".join(f"#{i}:{x:.2f}" for i, x in enumerate(ev.indicator_fit))
-        notes.append(f"- 各指标与本项目及同类指标的相似度（0–1，越低越可能与本项目无关）：{fits}")
-    if ev.donor_overlap is not None and ev.donor_project:
+        low = "，".join(f"#{i}:{x:.2f}" for i, x in enumerate(ev.indicator_fit) if x < LOW_FIT)
+        notes.append(f"- 与本项目及同类指标相似度偏低（<{LOW_FIT}，可能与本项目无关）的指标：{low}" if low
+                     else f"- 各指标与本项目及同类指标的相似度都不低于 {LOW_FIT}")
+    if ev.donor_overlap is not None and ev.donor_overlap >= DONOR_SHOWN and ev.donor_project:
         notes.append(f"- 产出/效益指标的用词与已批复项目「{ev.donor_project}」的相似度，比与本项目名称和目标的相似度"
                      f"高出 {ev.donor_overlap:.2f}（0 表示不比本项目更像；≥0.25 提示指标可能照搬自该项目）")
     return _escape_tags("\n".join(notes)) if notes else "（无）"
@@ -271,11 +288,11 @@ def knowledge_json(ev: KnowledgeEvidence | None) -> str:
     if ev is None or not ev.sectors:
         return "（行业未能确定：不引用行业指标库和支出标准）"
     data: dict[str, Any] = {
-        "行业": [f"{m.sector}（把握度 {m.confidence:.2f}）" for m in ev.sectors],
+        "行业": "；".join(f"{m.sector}（把握度 {m.confidence:.2f}）" for m in ev.sectors),
         "缺少的行业核心数量指标": [_hint_dict(h, standard=False) for h in ev.core_hints] if ev.core_missing else [],
         "相关支出标准": [_hint_dict(h, standard=True) for h in ev.standards[:3]],
         "与标准不符的测算": [{"指标序号": c.indicator_index if c.indicator_index is not None else "按预算÷数量",
                        "测算": c.arithmetic, "标准": f"{c.standard.name} {c.standard.typical_value}",
                        "结论": "高于" if c.verdict == "above" else "低于", "倍数": round(c.ratio, 2)} for c in ev.checks],
     }
-    return _dumps(data)
+    return _dumps({k: v for k, v in data.items() if v})

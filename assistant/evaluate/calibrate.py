@@ -29,6 +29,7 @@ class ItemFeatures(Strict):
     item_id: str
     group: str
     features: dict[str, dict[str, float]]
+    error_rules: dict[str, list[str]] = Field(default_factory=dict)  # dimension → error-level rule ids (for caps)
 
 
 class CVResult(Strict):
@@ -48,8 +49,12 @@ def collect(items: list[Target], sources: dict[str, str], deps: Deps) -> list[It
     out = []
     for t in items:
         src = sources.get(t.id or "", "")
-        out.append(ItemFeatures(item_id=t.id or "", group=src or t.id or "",
-                                features=item_features(t, deps, exclude_ids=[src] if src else [])))
+        inp = prepare(t, deps, exclude_ids=[src] if src else [])
+        errors: dict[str, list[str]] = {}
+        for f in inp.findings:
+            if f.severity == "error" and f.rule_id not in errors.setdefault(f.dimension, []):
+                errors[f.dimension].append(f.rule_id)
+        out.append(ItemFeatures(item_id=t.id or "", group=src or t.id or "", features=extract(inp), error_rules=errors))
     return out
 
 
@@ -101,10 +106,15 @@ def fit(feats: list[ItemFeatures], targets: dict[str, dict[str, float]], *, alph
     chosen by grouped cross-validation inside `feats` only (`choose_set`), so a caller that holds items out keeps
     the choice nested. Drafts the scorer anchors at level 1 (`features.UNUSABLE`, e.g. fund fit without a budget)
     are left out: the linear model never scores them."""
+    from assistant.critique.offline import default_calibration
+
     dims = {}
     chosen = {}
     for d in DIMENSION_KEYS:
         rows = _rows(feats, targets, d)
+        if len(rows) < 2:  # too few rated items to fit: the transparent default for this dimension
+            dims[d], chosen[d] = default_calibration().dimensions[d], "default"
+            continue
         chosen[d] = choose_set(rows, targets, d, alpha=alpha)
         dims[d] = _fit_set(rows, targets, d, FEATURE_SETS[d][chosen[d]], alpha)
     sets = ", ".join(f"{d}:{name}" for d, name in chosen.items())

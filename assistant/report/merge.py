@@ -1,7 +1,9 @@
 """Report stage: merge critic scores with rule findings (deterministic caps), overall score and grade.
 
 Merge policy (the same for every backend; README "评分如何形成"):
-- A dimension with an error-level finding is capped at level 4.0 (80); with three or more, at 3.0 (60).
+- A dimension with error-level findings is capped at the lowest cap of those rules (profile data: `error_caps`,
+  fitted on the reference ratings; `default_error_cap` for rules without one; three or more error rules on one
+  dimension at `many_errors_cap`). The review says which rules capped it and at what level.
 - Overall = mean of the four levels × 20 (the reference raters' overall is ≈ 20 × mean level).
 - Vetoes (the official scoring notes, README "评分如何形成"): no 产出 or no 效益 indicators, or a cost indicator above the budget
   (FF-01), or all outputs being money inputs → overall capped at 79 (中).
@@ -10,28 +12,29 @@ Merge policy (the same for every backend; README "评分如何形成"):
 
 from __future__ import annotations
 
-from collections import Counter
-
 from assistant.dimensions import DIMENSION_KEYS, grade_for, level_to_score
-from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Finding, Review, ReviewMeta
+from assistant.models import CritiqueInput, CritiqueResult, Dimensions, Finding, Review, ReviewMeta
+from assistant.rules.catalogue import RULES
+from assistant.rules.profiles import Profile, load_profile
 
-ERROR_CAP_1 = 4.0
-ERROR_CAP_3 = 3.0
 VETO_CAP = 79
 
 
-def cap_dimensions(dims: Dimensions, findings: list[Finding]) -> Dimensions:
-    errors: Counter[str] = Counter(f.dimension for f in findings if f.severity == "error")
+def cap_dimensions(dims: Dimensions, findings: list[Finding], profile: Profile | None = None) -> Dimensions:
+    profile = profile or load_profile("default")
     out = {}
     for d in DIMENSION_KEYS:
         ds = dims.get(d)
-        n = errors.get(d, 0)
-        cap = ERROR_CAP_3 if n >= 3 else ERROR_CAP_1 if n >= 1 else 5.0
+        errors = [f.rule_id for f in findings if f.dimension == d and f.severity == "error"]
+        rules = sorted(set(errors))
+        cap = profile.cap_for(errors)
         if ds.level > cap:
-            rules = sorted({f.rule_id for f in findings if f.dimension == d and f.severity == "error"})
-            ds = DimensionScore(score=level_to_score(cap), level=cap,
-                                rationale=ds.rationale + f"（存在{n}项错误级问题，本维度最高{level_to_score(cap)}分）",
-                                evidence=ds.evidence, capped_by=rules)
+            binding = [r for r in rules if profile.error_caps.get(r, profile.default_error_cap) <= cap] or rules
+            why = "、".join(f"{r}（{RULES[r].title}）" if r in RULES else r for r in binding)
+            many = f"共{len(errors)}处" if len(errors) >= 3 and cap == profile.many_errors_cap else ""
+            ds = ds.model_copy(update={
+                "score": level_to_score(cap), "level": cap, "capped_by": binding, "cap_level": cap,
+                "rationale": ds.rationale + f"（存在错误级问题 {why}{many}，本维度最高{level_to_score(cap)}分）"})
         out[d] = ds
     return Dimensions(**out)
 
@@ -55,8 +58,8 @@ def overall(dims: Dimensions, findings: list[Finding]) -> tuple[int, list[str]]:
     return score, vetoes
 
 
-def finalise(inp: CritiqueInput, critique: CritiqueResult, meta: ReviewMeta) -> Review:
-    dims = cap_dimensions(critique.dimensions, inp.findings)
+def finalise(inp: CritiqueInput, critique: CritiqueResult, meta: ReviewMeta, profile: Profile | None = None) -> Review:
+    dims = cap_dimensions(critique.dimensions, inp.findings, profile)
     score, vetoes = overall(dims, inp.findings)
     target = inp.target
     return Review(
