@@ -34,3 +34,20 @@ def grade_for(score: float) -> str:
 def level_to_score(level: float) -> int:
     """Raters' 1–5 scale → 0–100 (overall ≈ 20 × mean level in the reference ratings)."""
     return int(round(max(0.0, min(100.0, 20.0 * level))))
+
+
+def level_text(level: float) -> str:
+    """A level as shown everywhere (rationale, tables, exports): one decimal, 「4.0/5」."""
+    return f"{level:.1f}/5"
+
+
+def dimension_head(dim: str, level: float) -> str:
+    """The opening of a dimension's rationale: 「完整性评分80（4.0/5）。」 (the score and level it was given)."""
+    return f"{DIMENSIONS[dim]}评分{level_to_score(level)}（{level_text(level)}）。"
+
+
+def grade_meaning(grade: str, n_errors: int = 0) -> str:
+    """What the grade means for the budget, never "可直接进入预算编制" while an error-level finding stands."""
+    if grade == "优" and n_errors:
+        return f"有{n_errors}项错误级问题，改正后可进入预算编制"
+    return GRADE_MEANING.get(grade, "")

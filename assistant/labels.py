@@ -45,3 +45,21 @@ VALIDATION_CN = {
     "extra_forbidden": "是未知字段（拼写错误？）", "bool_parsing": "应为 true/false", "bool_type": "应为 true/false",
     "int_from_float": "应为整数", "string_pattern_mismatch": "格式不符合要求", "too_long": "条目过多",
 }
+
+# Review backends (Review.backend, CritiqueResult.backend) as the web pages name them
+BACKEND_CN = {"offline": "离线评审", "openai": "大模型评审"}
+
+
+def indicator_label(index: int, sheet_row: int | None = None) -> str:
+    """「第2个指标（Excel 第13行）」: the indicator's position, and its row in the user's workbook when known."""
+    return f"第{index + 1}个指标" + (f"（Excel 第{sheet_row}行）" if sheet_row else "")
+
+
+def indicators_label(rows: list[tuple[int, int | None]], limit: int = 8) -> str:
+    """「第1、4个指标」 (with 「（Excel 第12、15行）」 when every row's workbook row is known)."""
+    shown = rows[:limit]
+    more = "等" if len(rows) > limit else ""
+    text = f"第{'、'.join(str(i + 1) for i, _ in shown)}{more}个指标"
+    if shown and all(r for _, r in shown):
+        text += f"（Excel 第{'、'.join(str(r) for _, r in shown)}{more}行）"
+    return text

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.dimensions import DimensionKey
+from assistant.labels import indicator_label
 
 Severity = Literal["error", "warning", "info"]
 Grade = Literal["优", "良", "中", "差"]
@@ -73,6 +74,7 @@ class Indicator(Strict):
     operator: str = ""  # separate 计算符号 column, when the template has one
     unit: str = ""  # separate 计量单位 column, when the template has one
     explanation: str = ""  # 指标解释 / 计算公式
+    sheet_row: int | None = None  # the row in the user's workbook, when the draft came from one
 
     @field_validator("level1", "level2", "name", "value", "basis", "operator", "unit", "explanation", mode="before")
     @classmethod
@@ -157,6 +159,11 @@ class NormIndicator(Strict):
     value: ParsedValue
     basis: str = ""
     explanation: str = ""
+    sheet_row: int | None = None  # the row in the user's workbook, when the draft came from one
+
+    def label(self) -> str:
+        """How users find the row: 「第2个指标（Excel 第13行）」, or 「第2个指标」 for a draft not from a workbook."""
+        return indicator_label(self.index, self.sheet_row)
 
 
 class Finding(Strict):
@@ -240,6 +247,7 @@ class ImpliedTotal(Strict):
     cost_index: int
     quantity_index: int | None = None  # None: a per-period cost without a count (万元/月 × 12)
     total_wan: float
+    factors: str = ""  # what the unit cost was multiplied by, e.g. 「12000人 × 200天」
 
 
 class InstructionHit(Strict):
@@ -260,6 +268,7 @@ class Facts(Strict):
     content_hash: str = ""
     main_quantity: int | None = None  # index of the main output quantity (denominator of the unit cost)
     implied_totals: list[ImpliedTotal] = Field(default_factory=list)
+    ungrounded: list[int] = Field(default_factory=list)  # rows whose names share no specific word with the project
     instruction_hits: list[InstructionHit] = Field(default_factory=list)  # text that reads like an instruction
 
 
@@ -402,3 +411,18 @@ class Review(Strict):
     knowledge: KnowledgeEvidence | None = None  # the sector, library entries and standards the review used
     meta: ReviewMeta
     target: Target
+
+
+class ReviewerDecision(Strict):
+    """A reviewer's decision on one version of a submission (web workbench), as the 审核意见表 shows it.
+
+    `accepted` / `rejected` are indexes into that version's `Review.suggestions`."""
+
+    reviewer: str
+    created: str = ""  # ISO time
+    version: int | None = None
+    status: Literal["returned", "passed"]
+    final_grade: Grade
+    opinion: str = ""
+    accepted: list[int] = Field(default_factory=list)
+    rejected: list[int] = Field(default_factory=list)

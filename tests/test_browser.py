@@ -100,7 +100,7 @@ def test_unit_submits_draft_and_sees_grade(server):
         _login(page, server, "unitA")
         page.wait_for_url(server + "/ui/submit")
         page.screenshot(path=str(SHOTS / "submit.png"), full_page=True)
-        page.fill("textarea[name=json_text]", draft)
+        _paste_json(page, draft)
         page.click("button[type=submit]")
         page.wait_for_url(server + "/ui/submissions/*")
         grade = page.locator("[data-testid=grade] .grade").inner_text()
@@ -242,7 +242,7 @@ def test_unit_resubmits_compares_and_manages_own_tokens(server):
         page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
         _login(page, server, "unitA")
         page.wait_for_url(server + "/ui/submit")
-        page.fill("textarea[name=json_text]", draft)  # the flawed draft
+        _paste_json(page, draft)  # the flawed draft
         page.click("button[type=submit]")
         page.wait_for_url(server + "/ui/submissions/*")
         assert page.locator("[data-testid=compare-summary]").count() == 0
@@ -301,7 +301,7 @@ def test_unit_picks_library_indicators_without_losing_its_edits(server):
         page = ctx.new_page()
         _login(page, server, "unitA")
         page.wait_for_url(server + "/ui/submit")
-        page.fill("textarea[name=json_text]", json.dumps(draft, ensure_ascii=False))
+        _paste_json(page, json.dumps(draft, ensure_ascii=False))
         page.click("button[type=submit]")
         page.wait_for_url(server + "/ui/submissions/*")
         assert "培训/会议" in page.locator("[data-testid=knowledge]").inner_text()
@@ -321,3 +321,102 @@ def test_unit_picks_library_indicators_without_losing_its_edits(server):
         assert "结业考核合格率95%以上" in text and len(json.loads(text)["indicators"]) == 4
         page.screenshot(path=str(SHOTS / "library_picked.png"), full_page=True)
         ctx.close()
+
+
+def _paste_json(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    """On 提交草稿 the JSON box is the collapsed 高级 option under the Excel upload: open it, then paste."""
+    page.click("details.advanced summary")
+    page.fill("details.advanced textarea[name=json_text]", text)
+
+
+def _fill_template(path: Path, *, name: str, goal: str, rows: list[tuple[str, str, str]]) -> None:
+    """Fill the downloaded blank 申报表 as a unit would: the project name and annual goal beside their labels, each
+    (二级指标, 三级指标, 指标值) in the first free row of that 二级指标's block."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    ws = wb.active
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.value in ("项目名称", "年度目标"):
+                ws.cell(row=cell.row, column=cell.column + 1, value=name if cell.value == "项目名称" else goal)
+    for level2, indicator, value in rows:
+        start = next(c.row for c in ws["B"] if c.value == level2)
+        free = next(r for r in range(start, start + 3) if not ws.cell(row=r, column=3).value)
+        ws.cell(row=free, column=3, value=indicator)
+        ws.cell(row=free, column=4, value=value)
+    wb.save(path)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium fonts-wqy-microhei)")
+def test_unit_fills_excel_template_and_reviewer_decision_reaches_the_docx(server, tmp_path):
+    """A unit downloads the blank 88-style template, fills it, uploads it and sees the row-by-row advice; a reviewer
+    accepts one suggestion, rejects another and passes it as 良: the page and the exported 审核意见表 say so."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from docx import Document
+
+    SHOTS.mkdir(exist_ok=True)
+    blank = tmp_path / "申报表.xlsx"
+    csp_errors: list[str] = []
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
+        ctx = _browser(p, profile)
+        page = ctx.new_page()
+        page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        _login(page, server, "unitA")
+        page.wait_for_url(server + "/ui/submit")
+        assert not page.locator("details.advanced textarea[name=json_text]").is_visible()  # JSON is the advanced way
+        with page.expect_download() as download:
+            page.click("[data-testid=template-88]")
+        download.value.save_as(blank)
+        _fill_template(blank, name="城区道路洒水降尘服务", goal="全年对城区主干道洒水降尘，改善空气质量",
+                       rows=[("数量指标", "洒水车辆数", "10"), ("数量指标", "洒水道路里程", "≥120公里"),
+                             ("时效指标", "服务周期", "180"), ("服务对象满意度指标", "市民满意度", "≥90%")])
+        page.set_input_files("input[name=file]", str(blank))
+        page.screenshot(path=str(SHOTS / "submit_excel.png"), full_page=True)
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/ui/submissions/*")
+        detail = page.url
+        assert page.locator("h1").first.inner_text() == "城区道路洒水降尘服务"
+        rows = page.locator("table.indicators")
+        assert "洒水车辆数" in rows.inner_text() and "没有计量单位" in rows.inner_text()
+        assert page.locator("[data-testid=export-docx]").is_visible()
+        assert page.locator("[data-testid=final-grade]").count() == 0
+        ctx.close()
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
+        ctx = _browser(p, profile)
+        page = ctx.new_page()
+        page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        _login(page, server, "rev")
+        page.wait_for_url(server + "/ui/submissions")
+        page.goto(detail)
+        page.check("input[name=s_0][value=accept]")
+        page.check("input[name=s_1][value=reject]")
+        page.select_option("select[name=final_grade]", "良")
+        page.fill("textarea[name=opinion]", "同意车辆数按建议修改，服务周期按原值。")
+        page.click("button[value=passed]")
+        page.wait_for_url(detail)
+        assert page.locator("[data-testid=final-grade] .grade").inner_text() == "良"
+        assert "审核人最终等级" in page.locator("[data-testid=final-grade]").inner_text()
+        assert "系统评分" in page.locator("[data-testid=grade]").inner_text()
+        marks = page.locator("[data-testid=outcome]")
+        assert marks.nth(0).inner_text() == "已采纳" and marks.nth(1).inner_text() == "未采纳"
+        assert "同意车辆数按建议修改" in page.locator("[data-testid=decisions]").inner_text()
+        page.screenshot(path=str(SHOTS / "decision.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("[data-testid=export-docx]")
+        path = tmp_path / "审核意见表.docx"
+        download.value.save_as(path)
+        page.goto(server + "/ui/submissions?q=洒水")
+        row = page.locator("table.queue tbody tr").first
+        assert "良" in row.locator("[data-testid=queue-grade]").inner_text() and "审核通过" in row.inner_text()
+        ctx.close()
+    assert not csp_errors, csp_errors
+    doc = Document(str(path))
+    cells = [[c.text for c in r.cells] for t in doc.tables for r in t.rows]
+    summary = {r[0]: r[1] for r in cells if len(r) == 2}
+    assert summary["审核人最终等级"] == "良" and summary["审核结论"] == "审核通过" and summary["审核人"] == "rev"
+    assert summary["审核意见"] == "同意车辆数按建议修改，服务周期按原值。"
+    assert summary["系统初评（系统评分）"].endswith("分）")
+    handled = [(r[1], r[3]) for r in cells if len(r) == 5 and r[1] in ("已采纳", "未采纳")]
+    assert handled[0][0] == "已采纳" and "洒水车辆数" in handled[0][1] and handled[1][0] == "未采纳"
+    assert any(p.text == "九、审核人意见" for p in doc.paragraphs)

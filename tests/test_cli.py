@@ -96,7 +96,7 @@ def test_review_markdown_is_default() -> None:
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0].startswith("# 绩效目标审核意见")
-    assert "**审核等级：" in res.stdout and "## 需要修改的地方" in res.stdout and "第1行" in res.stdout
+    assert "**审核等级：" in res.stdout and "## 需要修改的地方" in res.stdout and "第1个指标" in res.stdout
 
 
 def test_console_script_subprocess() -> None:
@@ -329,3 +329,67 @@ def test_review_with_custom_corpus(tmp_path: Path) -> None:
     allowed = {json.loads(line)["id"] for line in lines}
     data = json.loads(run("review", str(DRAFT), "--format", "json", "--corpus", str(path)).stdout)
     assert {p["id"] for p in data["precedents"]} <= allowed
+
+
+# ---------------------------------------------------------------------------- output files are never lost
+
+def small_corpus(tmp_path: Path) -> Path:
+    """Five precedents: the review runs in seconds (the full corpus would be indexed into the fresh database)."""
+    path = tmp_path / "small.jsonl"
+    path.write_text("\n".join(CORPUS.read_text(encoding="utf-8").splitlines()[:5]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_template_refuses_to_overwrite_unless_force(tmp_path: Path) -> None:
+    out = tmp_path / "申报表.xlsx"
+    assert run("template", "-o", str(out)).exit_code == 0
+    out.write_bytes(b"filled in by the user")
+    assert_clean_error(run("template", "-o", str(out)), "文件已存在", "--force")
+    assert out.read_bytes() == b"filled in by the user"
+    res = run("template", "-o", str(out), "--force")
+    assert res.exit_code == 0 and out.read_bytes()[:2] == b"PK"
+
+
+def test_review_export_refuses_existing_file_and_the_input_itself(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.intake.xlsx_template import write_template
+
+    monkeypatch.setenv("ASSISTANT_DENSE_RETRIEVAL", "0")  # TF-IDF alone: seconds, not a model load
+
+    out = tmp_path / "意见.docx"
+    out.write_bytes(b"an earlier opinion")
+    assert_clean_error(run("review", str(DRAFT), "--export", str(out)), "文件已存在", "--force")
+    assert out.read_bytes() == b"an earlier opinion"
+    res = run("review", str(DRAFT), "--export", str(out), "--force", "--corpus", str(small_corpus(tmp_path)))
+    assert res.exit_code == 0 and out.read_bytes()[:2] == b"PK"
+    workbook = tmp_path / "draft.xlsx"
+    write_template(workbook, style="88")
+    before = workbook.read_bytes()
+    assert_clean_error(run("review", str(workbook), "--export", str(workbook), "--force"), "输出文件就是输入文件")
+    assert workbook.read_bytes() == before
+
+
+def test_batch_out_replaces_only_its_own_earlier_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_DENSE_RETRIEVAL", "0")
+    inp, db, out = tmp_path / "in.jsonl", tmp_path / "b.db", tmp_path / "results.jsonl"
+    inp.write_text(json.dumps(draft_data(), ensure_ascii=False) + "\n", encoding="utf-8")
+    args = ["batch", str(inp), "--db", str(db), "--corpus", str(small_corpus(tmp_path)), "--no-progress"]
+    assert run(*args, "--out", str(out)).exit_code == 0
+    assert run(*args, "--out", str(out)).exit_code == 0  # a rerun may rewrite its own export
+    other = tmp_path / "notes.jsonl"
+    other.write_text('{"mine": 1}\n', encoding="utf-8")
+    assert_clean_error(run(*args, "--out", str(other)), "文件已存在")
+    assert other.read_text(encoding="utf-8") == '{"mine": 1}\n'
+    assert_clean_error(run(*args, "--out", str(inp), "--force"), "输出文件就是输入文件")
+    assert run(*args, "--out", str(other), "--force").exit_code == 0
+
+
+def test_eval_outputs_refuse_existing_files(tmp_path: Path) -> None:
+    out = tmp_path / "answers.jsonl"
+    out.write_text("recorded answers\n", encoding="utf-8")
+    assert_clean_error(run("eval", "answers", "1", "-o", str(out)), "文件已存在")
+    report = tmp_path / "report.md"
+    report.write_text("an earlier report\n", encoding="utf-8")
+    assert_clean_error(run("eval", "rescore", "1", "--out", str(report)), "文件已存在")
+    assert out.read_text(encoding="utf-8") == "recorded answers\n"
+    assert report.read_text(encoding="utf-8") == "an earlier report\n"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.critique.features import FEATURE_SETS, SCORER_FEATURES, extract, scored_rules, suitability_rows, ungrounded
+from assistant.critique.features import FEATURE_SETS, SCORER_FEATURES, extract, scored_rules, suitability_rows
 from assistant.critique.offline import OfflineCritic, load_calibration, rationale
 from assistant.evaluate.defects import DefectContext, foreign_indicators
-from assistant.intake.facts import derive_facts
+from assistant.intake.facts import derive_facts, ungrounded
 from assistant.intake.quantities import implied_totals
 from assistant.intake.reader import read_targets
 from assistant.intake.taxonomy import normalise

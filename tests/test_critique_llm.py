@@ -305,7 +305,7 @@ def test_the_model_is_told_the_cap_the_merge_applies(fake_openai: FakeOpenAI, tm
     finding = Finding(rule_id="S-04", dimension="suitability", severity="error", indicator_index=1,
                       message="合格率不应≥100%", suggestion="改为=100%")
     inp = make_input(findings=[finding]).model_copy(update={"caps": {"suitability": 4.0}})
-    res = make_critic(fake_openai, tmp_path).critique(inp)
+    res = make_critic(fake_openai, tmp_path, fallback=FakeFallback(level=5.0)).critique(inp)
     assert res.dimensions.suitability.level == 5  # the model's answer, before the merge
     user = fake_openai.chat_requests()[0]["body"]["messages"][1]["content"]
     assert "[error] S-04" in user and "适当性最高 4 级" in user

@@ -42,8 +42,13 @@ def stripped(t: Target) -> Target:
     for k, v in data.items():
         if isinstance(v, str):
             data[k] = v.strip()
-    data["indicators"] = [{k: v.strip() for k, v in i.items()} for i in data["indicators"]]
+    data["indicators"] = [{k: v.strip() if isinstance(v, str) else v for k, v in i.items()} for i in data["indicators"]]
     return Target.model_validate(data)
+
+
+def plain(rows: list[Indicator]) -> list[Indicator]:
+    """Rows without the workbook row they were read from (the source records have none)."""
+    return [i.model_copy(update={"sheet_row": None}) for i in rows]
 
 
 def assert_header(got: Target, want: Target, fields: tuple[str, ...] = HEADER_FIELDS) -> None:
@@ -138,7 +143,7 @@ def test_layout_88_merged(tmp_path: Path, t: Target) -> None:
     [got] = read_targets(path)
     assert_header(got, t)
     assert got.year == t.year
-    assert got.indicators == stripped(t).indicators
+    assert plain(got.indicators) == stripped(t).indicators
 
 
 # ---------------------------------------------------------------- layout B: 101-style, separate columns
@@ -215,7 +220,7 @@ def test_layout_101_separate_columns_amounts_in_yuan(tmp_path: Path, t: Target) 
     wb.save(path)
     [got] = read_targets(path)
     assert_header(got, t)
-    assert got.indicators == expected_101(t)
+    assert plain(got.indicators) == expected_101(t)
     from assistant.report.content import filed_value
 
     assert [filed_value(i) for i in got.indicators] == [i.value for i in stripped(t).indicators]
@@ -238,7 +243,7 @@ def test_two_projects_stacked_on_one_sheet_with_review_block(tmp_path: Path) -> 
     assert [g.project_name for g in got] == [a.project_name, b.project_name]
     for g, t in zip(got, (a, b), strict=False):
         assert_header(g, t)
-        assert g.indicators == stripped(t).indicators
+        assert plain(g.indicators) == stripped(t).indicators
 
 
 def test_amounts_in_a_row_of_labels_with_values_below(tmp_path: Path) -> None:
@@ -262,7 +267,7 @@ def test_amounts_in_a_row_of_labels_with_values_below(tmp_path: Path) -> None:
     [got] = read_targets(path)
     assert (got.amount_total_wan, got.amount_fiscal_wan, got.amount_other_wan) == (153.5184, 100.0, 53.5184)
     assert got.annual_goal == "完成绿化美化"  # 绩效目标 alone is read as the annual goal
-    assert got.indicators == [Indicator(name="栽植苗木", value="≥15000株")]
+    assert plain(got.indicators) == [Indicator(name="栽植苗木", value="≥15000株")]
 
 
 def test_one_project_per_sheet_and_sheet_choice(tmp_path: Path) -> None:
@@ -276,7 +281,7 @@ def test_one_project_per_sheet_and_sheet_choice(tmp_path: Path) -> None:
     got = read_targets(path)
     assert [g.project_name for g in got] == [t.project_name for t in RECORDS[5:8]]
     [one] = read_targets(path, sheet=f"项目{RECORDS[6].id}")
-    assert one.indicators == stripped(RECORDS[6]).indicators
+    assert plain(one.indicators) == stripped(RECORDS[6]).indicators
 
 
 def test_cell_types_become_text_as_written(tmp_path: Path) -> None:
@@ -359,7 +364,8 @@ def test_template_round_trip(tmp_path: Path, style: str) -> None:
                long_term_goal="实施期内建成C。", indicators=inds)
     fill_template(path, t)
     [got] = read_targets(path)
-    assert got == t
+    assert all(i.sheet_row for i in got.indicators)  # every row remembers where it sits in the workbook
+    assert got.model_copy(update={"indicators": plain(got.indicators)}) == t
 
 
 def test_template_rejects_unknown_style(tmp_path: Path) -> None:
@@ -513,7 +519,7 @@ def test_ten_thousand_indicator_rows(tmp_path: Path) -> None:
     wb.save(path)
     [got] = read_targets(path)
     assert len(got.indicators) == 10_000
-    assert got.indicators[-1] == Indicator(level1="产出指标", level2="数量指标", name="指标9999", operator="≥",
+    assert plain(got.indicators)[-1] == Indicator(level1="产出指标", level2="数量指标", name="指标9999", operator="≥",
                                            value="9999", unit="个", basis="计划标准")
 
 
@@ -524,3 +530,76 @@ def test_real_workbook_with_another_extension_is_read(tmp_path: Path) -> None:
     renamed.write_bytes(path.read_bytes())
     [got] = read_targets(renamed)
     assert got.project_name == RECORDS[3].project_name
+
+
+# ---------------------------------------------------------------- formulas typed into value cells
+
+def _with_cached(path: Path, out: Path, formula: str, cached: str) -> None:
+    """Copy of `path` where the formula's empty cached value is `cached` (as Excel saves it)."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.startswith("xl/worksheets/"):
+                text = data.decode("utf-8")
+                for empty in ("<v></v>", "<v />", "<v/>"):
+                    text = text.replace(f"<f>{formula}</f>{empty}", f"<f>{formula}</f><v>{cached}</v>")
+                data = text.encode("utf-8")
+            dst.writestr(name, data)
+
+
+def test_formula_without_cached_value_is_read_as_its_text_and_noted(tmp_path: Path) -> None:
+    path = tmp_path / "formulas.xlsx"
+    write_template(path, style="88")
+    wb = load_workbook(path)
+    ws = wb.active
+    ws["B3"] = "测试项目"
+    rows = {"车辆数": "=10", "完好率": "=100%", "达标率": '="≥95%"'}
+    for r, (name, formula) in enumerate(rows.items(), start=12):
+        ws.cell(row=r, column=3, value=name)
+        ws.cell(row=r, column=4, value=formula)  # a formula, saved without a computed value (as openpyxl does)
+    wb.save(path)
+    [t] = read_targets(path)
+    assert [(i.name, i.value) for i in t.indicators] == [("车辆数", "10"), ("完好率", "100%"), ("达标率", "≥95%")]
+    assert "第13行 D列是公式「=100%」，文件中没有计算结果，已按「100%」读取" in t.notes
+    assert t.notes.count("是公式") == 3
+
+
+def test_constant_percentage_formula_with_a_plain_cached_value_keeps_the_percent(tmp_path: Path) -> None:
+    path, cached = tmp_path / "f.xlsx", tmp_path / "cached.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    for r, (label, value) in enumerate((("项目名称", "测试项目"), ("三级指标", "指标值")), start=1):
+        put(ws, r, 1, label)
+        put(ws, r, 2, value)
+    put(ws, 3, 1, "设备完好率")
+    ws.cell(row=3, column=2, value="=100%")
+    put(ws, 4, 1, "合计")
+    ws.cell(row=4, column=2, value="=5+5")
+    wb.save(path)
+    _with_cached(path, cached, "100%", "1")  # Excel keeps 1 in a General cell: the user typed 100%
+    _with_cached(cached, cached.with_name("both.xlsx"), "5+5", "10")
+    [t] = read_targets(cached.with_name("both.xlsx"))
+    assert [(i.name, i.value) for i in t.indicators] == [("设备完好率", "100%"), ("合计", "10")]
+    assert "公式「=100%」，已按「100%」读取（文件中的计算结果显示为「1」）" in t.notes
+    assert "5+5" not in t.notes  # a formula with a cached value is read as computed, silently
+
+
+def test_template_value_cells_are_text_so_typing_cannot_make_a_formula(tmp_path: Path) -> None:
+    for style in ("88", "101"):
+        path = tmp_path / f"t{style}.xlsx"
+        write_template(path, style=style)  # type: ignore[arg-type]
+        ws = load_workbook(path).active
+        head = next(r for r in range(1, 30) if ws.cell(row=r, column=1).value == "一级指标")
+        for r in range(head + 1, head + 4):
+            for c in range(3, len(TAXONOMY[style]) + 5):
+                if ws.cell(row=head, column=c).value:
+                    assert ws.cell(row=r, column=c).number_format == "@", (style, r, c)
+        for ref in ("B2", "B3", "B4", "B9", "B10"):
+            assert ws[ref].number_format == "@", (style, ref)
+        assert ws["C6"].number_format == "General"  # amounts stay numbers (a sum is welcome)
+        ws["D12"].value = "=100%"
+        ws["D12"].data_type = "s"  # what Excel stores when 「=100%」 is typed into a text cell
+        ws["C12"].value = "完好率"
+        ws.parent.save(path)
+        [t] = read_targets(path)
+        assert t.indicators[0].name == "完好率" and "100%" in (t.indicators[0].value + t.indicators[0].operator)

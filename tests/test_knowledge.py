@@ -11,11 +11,11 @@ import pytest
 
 from assistant.errors import InputError
 from assistant.intake.reader import read_targets
+from assistant.intake.units import convert, parse_rate
 from assistant.knowledge.importer import import_library, write_template
 from assistant.knowledge.library import SHIPPED_DIR, load_library
 from assistant.knowledge.match import KnowledgeBase
 from assistant.knowledge.standards import period_years
-from assistant.knowledge.units import convert, parse_rate
 from assistant.models import Indicator, Target
 from assistant.pipeline import review
 

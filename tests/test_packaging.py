@@ -17,6 +17,7 @@ def test_wheel_carries_every_package_prompts_and_corpus(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                           "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
+    assert "absent from the `packages` configuration" not in res.stdout + res.stderr, res.stderr[-2000:]
     wheel = next(tmp_path.glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     py_files = {str(p.relative_to(REPO)) for p in (REPO / "assistant").rglob("*.py")}
@@ -27,5 +28,6 @@ def test_wheel_carries_every_package_prompts_and_corpus(tmp_path: Path) -> None:
     for name in ("indicator_library.jsonl", "unit_costs.jsonl", "README.md"):
         assert f"assistant/_knowledge/{name}" in names
     data = {str(p.relative_to(REPO)) for p in (REPO / "assistant").rglob("*")
-            if p.is_file() and p.suffix in {".json", ".txt", ".html", ".css"} and "__pycache__" not in p.parts}
+            if p.is_file() and p.suffix in {".json", ".txt", ".html", ".css", ".js", ".svg", ".ico"}
+            and "__pycache__" not in p.parts}
     assert data <= names, sorted(data - names)[:5]

@@ -11,6 +11,7 @@ import pytest
 from assistant.dimensions import DIMENSION_KEYS, grade_for
 from assistant.intake.reader import read_targets
 from assistant.intake.records import parse_target
+from assistant.labels import indicator_label
 from assistant.models import (
     CritiqueInput,
     CritiqueResult,
@@ -238,7 +239,8 @@ def test_markdown_grade_first_and_rows(corpus_reviews: list[tuple[Target, Review
         for f in r.findings:
             assert f.rule_id in md
             if f.indicator_index is not None:
-                assert f"**第{f.indicator_index + 1}行「{t.indicators[f.indicator_index].name}」" in md
+                ind = t.indicators[f.indicator_index]
+                assert f"**{indicator_label(f.indicator_index, ind.sheet_row)}「{ind.name}」" in md
         for p in r.precedents:
             assert p.project_name in md
 

@@ -122,7 +122,8 @@ def test_review_xlsx_content(tmp_path: Path, review: Review) -> None:
     for needle in ("项目支出绩效目标审核意见表", t.project_name, "某县交通运输局", "19", review.grade,
                    GRADE_MEANING[review.grade], "完整性", "资金匹配性", "完整性：示例意见，得分85。", "受规则 S-01 限制",
                    "年度目标未填写", "镇际联网路升级改造工程一期", "http://example.gov.cn/yjs/2021/1.html",
-                   "单位道路硬化成本", "≤336万元/公里", "审核引擎：offline", "审核口径：default", "2025-03-01 09:30"):
+                   "单位道路硬化成本", "≤336万元/公里", "审核方式：离线评审",
+                   "规则配置：通用（88号式，成本在产出下）（default）", "2025-03-01 09:30"):
         assert needle in joined, needle
     # findings sit on the row of the indicator they concern, the revised value beside the original
     row2 = next(r for r in ws.iter_rows(values_only=True) if r[0] == 2 and r[3] == t.indicators[1].name)
@@ -148,7 +149,7 @@ def test_review_docx_content(tmp_path: Path, review: Review) -> None:
                    f"审核等级：{review.grade}（总分 {review.score} 分）。{GRADE_MEANING[review.grade]}。",
                    "错误 2 项，警告 2 项，提示 1 项", "完整性", "相关性", "适当性", "资金匹配性", "受规则 S-01 限制",
                    "年度目标未填写", "补充本年度计划完成的产出和效果", "单位道路硬化成本", "参考案例：镇际联网路升级改造工程一期",
-                   "http://example.gov.cn/yjs/2021/1.html", "审核引擎：offline", "审核口径：default",
+                   "http://example.gov.cn/yjs/2021/1.html", "审核方式：离线评审", "规则配置：通用（88号式，成本在产出下）（default）",
                    "生成时间：2025-03-01 09:30", "审核人（签字）"):
         assert needle in joined, needle
     doc = Document(str(path))

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from assistant.cli.errors import EXIT_INPUT, EXIT_PARTIAL, handle_errors
+from assistant.cli.outputs import check_output, force_option
 from assistant.errors import AssistantError, InputError
 
 
@@ -35,9 +36,10 @@ def main() -> None:
 @click.option("--corpus", type=click.Path(path_type=Path), default=None, help="先例库 JSONL（默认内置语料 + 已导入）")
 @click.option("--no-cache", is_flag=True, help="不使用大模型结果缓存")
 @click.option("--export", "export_path", type=click.Path(path_type=Path), default=None, help="导出审核意见表 .docx / .xlsx")
+@force_option
 @handle_errors
 def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpus: Path | None, no_cache: bool,
-           export_path: Path | None) -> None:
+           export_path: Path | None, force: bool) -> None:
     """审核绩效目标表（.json / .jsonl 批量 / .xlsx）。"""
     from assistant.intake.reader import read_source
     from assistant.pipeline import build_deps
@@ -48,6 +50,7 @@ def review(file: Path, fmt: str, profile: str | None, backend: str | None, corpu
 
     if export_path is not None:
         check_export_path(export_path)
+        check_output(export_path, force=force, inputs=[file], option="--export")
     settings = load_settings(use_cache=False if no_cache else None)
     numbered = read_source(file)
     if len(numbered) == 1 and isinstance(numbered[0].item, AssistantError):
@@ -221,13 +224,15 @@ def corpus_index(workers: int | None) -> None:
 @click.option("--style", type=click.Choice(["88", "101"]), default="88", show_default=True,
               help="88：成本在产出下；101：成本为一级指标")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="输出 .xlsx 文件")
+@force_option
 @handle_errors
-def template_command(style: str, output: Path) -> None:
+def template_command(style: str, output: Path, force: bool) -> None:
     """生成空白的绩效目标申报表 Excel 模板（填好后可直接 assistant review）。"""
     from assistant.intake.xlsx_template import write_template
 
     if output.suffix.lower() != ".xlsx":
         raise InputError("模板文件须以 .xlsx 结尾", where=str(output))
+    check_output(output, force=force, option="-o")
     write_template(output, style="101" if style == "101" else "88")
     click.echo(f"已生成模板：{output}")
 

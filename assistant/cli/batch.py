@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from assistant.cli.errors import EXIT_PARTIAL, handle_errors
+from assistant.cli.outputs import check_output, force_option
 
 
 def make_deps(backend: str | None, *, profile: str | None = None, corpus: Path | None = None,
@@ -23,6 +24,23 @@ def make_deps(backend: str | None, *, profile: str | None = None, corpus: Path |
 
     settings = load_settings(backend=backend, max_concurrency=concurrency)
     return build_deps(settings, profile=profile, backend=backend, corpus=corpus)
+
+
+def earlier_export(path: Path) -> bool:
+    """Whether `path` is empty or an earlier `--out` export of a batch (the database keeps every result, so
+    writing it again loses nothing: a rerun with the same --out just works)."""
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            first = fh.readline(1 << 20)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not first.strip():
+        return path.stat().st_size == 0
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and {"job_id", "line", "status", "review"} <= row.keys()
 
 
 def render_text(report: Any) -> str:
@@ -62,16 +80,20 @@ def render_text(report: Any) -> str:
               help="把本作业全部结果导出为 JSONL")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
 @click.option("--no-progress", is_flag=True, help="不显示进度条")
+@force_option
 @handle_errors
 def batch_command(file: Path, job: str | None, db: Path | None, backend: str | None, profile: str | None,
                   corpus: Path | None, concurrency: int | None, retry_fallbacks: bool,
-                  pause_after_fallbacks: int | None, out: Path | None, fmt: str, no_progress: bool) -> None:
+                  pause_after_fallbacks: int | None, out: Path | None, fmt: str, no_progress: bool,
+                  force: bool) -> None:
     """批量审核 FILE（.jsonl/.json/.xlsx），每条结果立即入库；中断后重新运行会跳过已完成的目标。"""
     from assistant.batch import export_results, run_batch
     from assistant.settings import load_settings
 
     settings = load_settings(backend=backend)
     db_path = db or settings.db_path
+    if out is not None:  # before the run: a mistyped --out must not cost a night's work or a file
+        check_output(out, force=force, inputs=[file, db_path, corpus], option="--out", may_replace=earlier_export)
     deps = make_deps(backend, profile=profile, corpus=corpus, concurrency=concurrency)
     n = concurrency or (settings.max_concurrency if (backend or settings.backend) == "openai" else 1)
     bar: Any = None

@@ -9,6 +9,7 @@ from typing import Any, Literal, cast
 import click
 
 from assistant.cli.errors import handle_errors
+from assistant.cli.outputs import check_output, force_option
 from assistant.settings import REPO_DIR
 
 EVALS = REPO_DIR / "evals"
@@ -42,9 +43,12 @@ def eval_group() -> None:
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="校准文件（默认 assistant/data/calibration.json）")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+@force_option
 @handle_errors
-def calibrate(items: Path, ratings: Path, sources: Path, folds: int, out: Path | None, fmt: str) -> None:
+def calibrate(items: Path, ratings: Path, sources: Path, folds: int, out: Path | None, fmt: str, force: bool) -> None:
     """用评分数据拟合离线评分器（分组交叉验证报告留出折上的一致性），并保存。"""
+    if out is not None:
+        check_output(out, force=force, inputs=[items, ratings, sources], option="--out")
 
     from assistant.critique.offline import save_calibration
     from assistant.evaluate.calibrate import collect, cross_validate, fit
@@ -79,9 +83,13 @@ def calibrate(items: Path, ratings: Path, sources: Path, folds: int, out: Path |
 @click.option("--profile-out", type=click.Path(path_type=Path), default=None,
               help="写出带拟合上限的规则配置 JSON（可用 eval run --profile 评估，或导入网页规则配置）")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text", show_default=True)
+@force_option
 @handle_errors
-def caps_cmd(items: Path, ratings: Path, sources: Path, profile: str | None, profile_out: Path | None, fmt: str) -> None:
+def caps_cmd(items: Path, ratings: Path, sources: Path, profile: str | None, profile_out: Path | None, fmt: str,
+             force: bool) -> None:
     """由评分拟合各条错误级规则对所属维度的上限（评分人在出现该问题的项目上给到的等级）。"""
+    if profile_out is not None:
+        check_output(profile_out, force=force, inputs=[items, ratings, sources], option="--profile-out")
     from assistant.evaluate import calibrate as cal
     from assistant.evaluate.caps import caps_table, fit_caps
     from assistant.evaluate.ratings import load_item_sources, load_ratings
@@ -155,12 +163,15 @@ def _store():
               help="已记录的模型答案 JSONL：经本机 OpenAI 兼容的回放接口走完整的 openai 后端（不调用模型）")
 @click.option("--skip-bad-answers", is_flag=True,
               help="与 --replay 一起：跳过无法使用的答案行（逐行列出），这些项目改用离线评审并计入报告")
+@force_option
 @handle_errors
 def run_cmd(items: Path, ratings: Path, sources: Path, backend: str, epochs: int, folds: int, no_crossfit: bool,
             calibration: Path | None, profile: str | None, corpus: Path | None, n_boot: int, seed: int, repeats: int,
             fmt: str, out: Path | None, figures_dir: Path | None, no_store: bool, replay: Path | None,
-            skip_bad_answers: bool) -> None:
+            skip_bad_answers: bool, force: bool) -> None:
     """用产品同一个 review() 审核已评分项目，报告与参考评分的一致性（默认交叉拟合、留一检索）。"""
+    if out is not None:
+        check_output(out, force=force, inputs=[items, ratings, sources, calibration, corpus, replay], option="--out")
     if replay is not None:
         from assistant.evaluate.llm_run import replay_settings
         from assistant.evaluate.replay import load_answers, serving
@@ -254,12 +265,14 @@ def _warn_fallbacks(summary: dict[str, Any]) -> None:
 @eval_group.command("answers")
 @click.argument("run_id", type=int)
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="输出 JSONL（可用于 eval run --replay）")
+@force_option
 @handle_errors
-def answers_cmd(run_id: int, out: Path) -> None:
+def answers_cmd(run_id: int, out: Path, force: bool) -> None:
     """导出一次 openai 评估运行中模型的原始答案（每项一行：item_id、prompt_sha256、answer）。"""
     from assistant.errors import InputError
     from assistant.evaluate.replay import answers_from_run
 
+    check_output(out, force=force, option="-o")
     store = _store()
     try:
         rows = answers_from_run(store.predictions(run_id, with_review=True))
@@ -302,9 +315,13 @@ def replay_server_cmd(answers: Path, items: Path, port: int) -> None:
 @click.option("--save", is_flag=True, help="把重新计算的指标写回该运行")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "html"]), default="markdown", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
+@force_option
 @handle_errors
-def rescore_cmd(run_id: int, ratings: Path | None, n_boot: int | None, save: bool, fmt: str, out: Path | None) -> None:
+def rescore_cmd(run_id: int, ratings: Path | None, n_boot: int | None, save: bool, fmt: str, out: Path | None,
+                force: bool) -> None:
     """由已保存的预测重新计算指标（不调用任何后端）。"""
+    if out is not None:
+        check_output(out, force=force, inputs=[ratings], option="--out")
 
     from assistant.evaluate.report import render
     from assistant.evaluate.runner import rescore
@@ -373,11 +390,14 @@ def runs_cmd(fmt: str) -> None:
 @click.option("--list", "list_only", is_flag=True, help="只列出缺陷目录")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="markdown", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
+@force_option
 @handle_errors
 def defects_cmd(corpus: Path | None, names: tuple[str, ...], seed: int, backend: str, items: Path, ratings: Path,
                 sources: Path, no_crossfit: bool, calibration: Path | None, profile: str | None, list_only: bool,
-                fmt: str, out: Path | None) -> None:
+                fmt: str, out: Path | None, force: bool) -> None:
     """缺陷检出基准：向已批复记录注入单一已知缺陷，报告各类缺陷的检出率与原件误报率。"""
+    if out is not None:
+        check_output(out, force=force, inputs=[corpus, items, ratings, sources, calibration], option="--out")
 
     from assistant.evaluate.defect_bench import run_defects, to_markdown, to_text
     from assistant.evaluate.defects import CATALOGUE

@@ -30,8 +30,8 @@ import re
 from collections import Counter
 
 from assistant.dimensions import DIMENSION_KEYS
-from assistant.intake.textproc import content_tokens
-from assistant.models import CritiqueInput, ImpliedTotal, NormIndicator, Target
+from assistant.intake.facts import judged_for_grounding
+from assistant.models import CritiqueInput, ImpliedTotal, NormIndicator
 
 FEATURE_VERSION = "f11"
 DONOR_NOTE = 0.25  # donor_overlap at which the rationale names the approved project (explanation only)
@@ -89,26 +89,6 @@ def feature_names(dim: str) -> list[str]:
 
 def _cap(x: float, hi: float = 3.0) -> float:
     return float(min(x, hi))
-
-
-def _bigrams(text: str) -> set[str]:
-    return {text[i:i + 2] for i in range(len(text) - 1)}
-
-
-def judged_for_grounding(ind: NormIndicator) -> bool:
-    """Rows whose name should say what this project funds: not satisfaction, timeliness or cost rows,
-    whose names are generic by nature (受益群众满意度, 完成时间, 人均成本)."""
-    return bool(ind.name.strip()) and ind.level1 not in {"satisfaction", "cost"} and ind.level2 != "timeliness"
-
-
-def ungrounded(target: Target, indicators: list[NormIndicator]) -> list[int]:
-    """Rows (of the judged kinds) that share no specific word with the project's own name and goals: none of
-    their content words (generic words such as 完成率, 社会效益 dropped) has a two-character piece that occurs
-    in the project name, annual goal or long-term goal. A name made only of generic words counts as
-    ungrounded too (boilerplate that would fit any project)."""
-    ctx = _bigrams(" ".join([target.project_name, target.annual_goal, target.long_term_goal]))
-    return [ind.index for ind in indicators
-            if judged_for_grounding(ind) and not any(_bigrams(t) & ctx for t in content_tokens(ind.name))]
 
 
 # 适当性 criteria (RUBRIC.md): criterion → (rules whose row findings count, Chinese label for the rationale)
@@ -235,7 +215,7 @@ def extract(inp: CritiqueInput) -> dict[str, dict[str, float]]:
     judged = [i for i in named if judged_for_grounding(i)]
     out["relevance"].update(
         goal_misfit=0.0 if ev.goal_fit is None else max(0.0, 0.5 - ev.goal_fit) * 2,
-        ungrounded_share=len(ungrounded(inp.target, inp.indicators)) / max(1, len(judged)),
+        ungrounded_share=len(inp.facts.ungrounded) / max(1, len(judged)),
         donor_overlap=ev.donor_overlap or 0.0,
     )
     out["suitability"].update({k: len(v) / n for k, v in suitability_rows(inp).items()})

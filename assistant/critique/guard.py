@@ -43,9 +43,10 @@ def contradictions(dimension: str, level: float, rationale: str, findings: Seque
     """Chinese notes, one per contradiction between the model's answer on `dimension` and the rule findings."""
     mine = [f for f in findings if f.dimension == dimension and f.severity in ("error", "warning")]
     errors = sorted({f.rule_id for f in mine if f.severity == "error"})
+    problems = sorted({f.rule_id for f in mine})
     notes = []
-    if errors and level >= 5:
-        notes.append(f"模型给出{DIMENSIONS.get(dimension, dimension)}最高等级，但规则发现错误级问题 {'、'.join(errors)}")
+    if problems and level >= 5:  # level 5 is 「无实质问题」; a warning is a problem a reviewer would point out
+        notes.append(f"模型给出{DIMENSIONS.get(dimension, dimension)}最高等级，但规则发现问题 {'、'.join(problems)}")
     elif errors and _asserts(_FLAWLESS, rationale):
         notes.append(f"模型称本维度没有问题，但规则发现错误级问题 {'、'.join(errors)}")
     fired = {f.rule_id for f in findings if f.severity in ("error", "warning")}

@@ -32,13 +32,14 @@ from assistant.critique.guard import contradictions
 from assistant.critique.prompts import PromptSet
 from assistant.dimensions import DIMENSION_KEYS, level_to_score
 from assistant.errors import ConfigError
-from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Suggestion, Usage
+from assistant.models import CritiqueInput, CritiqueResult, Dimensions, DimensionScore, Finding, Suggestion, Usage
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_REASKS = 2
-SCORER_VERSION = "llm-1"  # how a model's answer becomes dimension scores (parse, caps, injection guard)
+SCORER_VERSION = "llm-2"  # how a model's answer becomes dimension scores (parse, injection and evidence guards)
+UNBACKED_GAP = 1.5  # levels above the offline review that need evidence rows the rules do not contradict
 EmbedFn = Callable[[list[str]], list[list[float]]]
 
 __all__ = [
@@ -376,7 +377,7 @@ class OpenAICritic:
 
     def _build(self, inp: CritiqueInput, answer: ModelAnswer, usage: Usage) -> CritiqueResult:
         injection = [h.label() for h in inp.facts.instruction_hits]
-        offline = self.fallback.critique(inp) if injection else None
+        offline = self.fallback.critique(inp)
         dims: dict[str, DimensionScore] = {}
         for key in DIMENSION_KEYS:
             a: DimAnswer = getattr(answer.dimensions, key)
@@ -385,11 +386,15 @@ class OpenAICritic:
             notes = contradictions(key, level, rationale, inp.findings)
             if notes:
                 rationale += f"（与规则检查不一致：{'；'.join(notes)}。以规则检查为准）"
-            if offline is not None:
-                off_level = offline.dimensions.get(key).level
+            off_level = offline.dimensions.get(key).level
+            if injection:
                 if level > off_level:
                     level = off_level
                 rationale += "（注意：目标表中含疑似指令性文字，已按数据处理；本维度分数不高于离线评审）"
+            elif level > off_level and (not a.evidence or notes or level - off_level >= UNBACKED_GAP
+                                        and not backed(key, a.evidence, inp.findings)):
+                level = off_level  # above the offline review only with evidence the rules do not contradict
+                rationale += "（模型评级高于离线评审，但没有规则不矛盾的依据指标，按离线评审计）"
             dims[key] = DimensionScore(
                 score=level_to_score(level),
                 level=level,
@@ -434,6 +439,17 @@ class OpenAICritic:
             )
             out.append(sug)
         return out
+
+
+def backed(dimension: str, evidence: list[int], findings: list[Finding]) -> bool:
+    """Whether a level above the offline review is backed: the model names the rows it rests on, and the rules
+    raise no error or warning of this dimension on those rows (a gullible model that answers 5 everywhere, talked
+    into it by text no detector caught, names none or names the very rows the rules fault)."""
+    if not evidence:
+        return False
+    faulted = {f.indicator_index for f in findings
+               if f.dimension == dimension and f.severity in ("error", "warning") and f.indicator_index is not None}
+    return not faulted & set(evidence)
 
 
 # ---------------------------------------------------------------- batches

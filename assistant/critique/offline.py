@@ -26,11 +26,11 @@ from assistant.critique.features import (
     extract,
     scored_rules,
     suitability_rows,
-    ungrounded,
     unusable,
 )
-from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, level_to_score
+from assistant.dimensions import DIMENSION_KEYS, dimension_head, level_to_score
 from assistant.errors import ConfigError
+from assistant.labels import indicators_label
 from assistant.models import (
     CritiqueInput,
     CritiqueResult,
@@ -120,7 +120,7 @@ def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] 
     warnings count) the warnings that did not affect the score are labelled advisory (提示性，不影响评分);
     error-level findings always count (they cap the dimension in the report stage)."""
     mine = [f for f in findings if f.dimension == dim and f.severity != "info"]
-    head = f"{DIMENSIONS[dim]}评分{level_to_score(level)}（{level:.1f}/5）。"
+    head = dimension_head(dim, level)
     extra = "".join(f"{n}。" for n in notes or [])
     if not mine:
         return head + (extra or _POSITIVE[dim] + "。")
@@ -140,13 +140,17 @@ def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] 
     return text
 
 
+def _rows_label(inp: CritiqueInput, rows: list[int], limit: int) -> str:
+    sheet = {i.index: i.sheet_row for i in inp.indicators}
+    return indicators_label([(r, sheet.get(r)) for r in rows], limit)
+
+
 def suitability_notes(inp: CritiqueInput, coef: dict[str, float]) -> tuple[list[str], list[int]]:
     """The 适当性 criteria that lowered the score, with their rows (weighted features only)."""
     parts, rows = [], set()
     for key, found in suitability_rows(inp).items():
         if found and coef.get(key, 0.0):
-            shown = "、".join(str(i + 1) for i in found[:6]) + ("等" if len(found) > 6 else "")
-            parts.append(f"第{shown}行{SUITABILITY_CRITERIA[key][1]}")
+            parts.append(f"{_rows_label(inp, found, 6)}{SUITABILITY_CRITERIA[key][1]}")
             rows |= set(found)
     return ([("扣分主要来自：" + "；".join(parts))] if parts else []), sorted(rows)
 
@@ -214,11 +218,10 @@ def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
 
 def relevance_notes(inp: CritiqueInput) -> tuple[list[str], list[int]]:
     """What the relevance features saw beyond the rule findings (shown in the rationale), and the rows."""
-    rows = ungrounded(inp.target, inp.indicators)
+    rows = inp.facts.ungrounded
     notes = []
     if rows:
-        shown = "、".join(str(i + 1) for i in rows[:8]) + ("等" if len(rows) > 8 else "")
-        notes.append(f"{len(rows)}项指标（第{shown}行）的名称与项目名称和目标没有共同的具体内容，"
+        notes.append(f"{len(rows)}项指标（{_rows_label(inp, rows, 8)}）的名称与项目名称和目标没有共同的具体内容，"
                      "看不出衡量的是本项目的资金产出")
     ev = inp.evidence
     if ev.donor_overlap is not None and ev.donor_overlap >= DONOR_NOTE and ev.donor_id:

@@ -234,14 +234,22 @@ def _plt() -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [n for n in ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "SimHei",
-                       "Microsoft YaHei", "PingFang SC") if n in names]
-    plt.rcParams["font.sans-serif"] = [*cjk, "DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
+    from assistant.evaluate.fonts import configure
+
+    configure(plt)
     return plt
+
+
+def _label(key: str, *, tick: bool = False) -> str:
+    """A dimension's chart label: Chinese (and the key, on ticks) with a CJK font, the key alone without."""
+    from assistant.evaluate.fonts import cjk_family
+
+    if cjk_family() is None:
+        return "overall (0–100)" if tick and key == "overall" else key
+    if tick:
+        return "总体\noverall (0–100)" if key == "overall" else f"{LABEL[key]}\n{key}"
+    return LABEL[key]
 
 
 def _png(fig: Any) -> bytes:
@@ -277,7 +285,7 @@ def plot_ci_bars(metrics: Mapping[str, Any]) -> bytes:
             ax.bar(i - 0.4 + width * (j + 1.5), rv or 0.0, width, color="#7570b3", alpha=0.45 + 0.5 * j / max(1, len(raters)),
                    yerr=rerr, capsize=3, label=f"rater {r} vs others" if i == 0 else None)
     ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels([f"{LABEL[k]}\n{k}" if k != "overall" else "总体\noverall (0–100)" for k in keys])
+    ax.set_xticklabels([_label(k, tick=True) for k in keys])
     ax.set_ylabel("quadratic weighted κ")
     ax.set_ylim(min(0.0, *(dims[k]["qwk_ci"]["low"] or 0 for k in keys)) - 0.05, 1.05)
     ax.axhline(0, color="black", lw=0.6)
@@ -310,7 +318,7 @@ def plot_confusions(metrics: Mapping[str, Any]) -> bytes:
         ax.set_yticklabels(labels)
         ax.set_xlabel("model")
         ax.set_ylabel("consensus")
-        ax.set_title(f"{LABEL[key]} κ={_num(d['qwk'])}", fontsize=10)
+        ax.set_title(f"{_label(key)} κ={_num(d['qwk'])}", fontsize=10)
     fig.tight_layout()
     return _png(fig)
 
@@ -344,7 +352,7 @@ def plot_scatter(run: Any) -> bytes:
         ax.set_ylim(lo - 0.3 * (hi - lo) / 4, hi + 0.3 * (hi - lo) / 4)
         ax.set_xlabel("model")
         ax.set_ylabel("raters' mean")
-        ax.set_title(LABEL[key], fontsize=10)
+        ax.set_title(_label(key), fontsize=10)
     fig.tight_layout()
     return _png(fig)
 

@@ -8,7 +8,9 @@ scorer, the index) uses these functions; `facts.derive_facts` computes them once
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+from assistant.intake.units import RateUnit, count_scale, parse_rate
 from assistant.models import ImpliedTotal, NormIndicator
 
 # Units that count things (a denominator of a unit cost, the unit of an output quantity).
@@ -23,8 +25,6 @@ COUNT_UNITS: tuple[str, ...] = (
 VAGUE_COUNT_UNITS: tuple[str, ...] = ("项目", "批", "人数", "个数", "次数")
 
 _TO_WAN = {"元": 1e-4, "千元": 1e-1, "万元": 1.0, "万": 1.0, "百万元": 100.0, "亿元": 1e4, "亿": 1e4}
-_TIME_MULT = {"月": 12.0, "个月": 12.0, "年": 1.0, "季": 4.0, "季度": 4.0}
-_DENOM_SYNONYMS = {"生": "人", "名": "人", "人次": "人", "平米": "平方米", "㎡": "平方米"}
 _MONEY_UNITS = ("万元", "元", "万")
 
 
@@ -58,42 +58,60 @@ def main_quantity(indicators: list[NormIndicator]) -> NormIndicator | None:
     return None
 
 
-def _quantity_for(indicators: list[NormIndicator], denominators: list[str]) -> NormIndicator | None:
-    denominators = [_DENOM_SYNONYMS.get(d, d) for d in denominators]
+_DURATION_NAME = re.compile(r"天数|日数|工作日|培训天|服务天|供餐天|作业天|天次")
+_NOT_DURATION = re.compile(r"时限|期限|时间|完成|之内|以内|前|及时|周期内")
+
+
+def durations(indicators: Sequence[NormIndicator]) -> list[NormIndicator]:
+    """Rows that count days of work (供餐天数 200天, 培训天数 3天), not deadlines (拨付时限 ≤15天)."""
+    return [i for i in indicators if i.value.number and i.value.number > 0 and i.value.unit in ("天", "日")
+            and i.level1 != "cost" and i.level2 != "time" and _DURATION_NAME.search(i.name)
+            and not _NOT_DURATION.search(i.name)]
+
+
+def quantities_in(indicators: Sequence[NormIndicator], count: str) -> list[tuple[NormIndicator, float]]:
+    """Output quantity rows counted in `count` (万人 read as 10,000 人; 人次 only as 人次), with the number in
+    the base unit."""
+    out = []
     for ind in indicators:
         v = ind.value
-        if ind.level1 != "output" or v.kind != "quantitative" or v.number is None or not v.unit:
+        if ind.level1 != "output" or v.kind != "quantitative" or not v.number or v.number <= 0:
             continue
-        unit = _DENOM_SYNONYMS.get(v.unit, v.unit)
-        if unit in denominators or (unit.rstrip("次") in denominators and unit.rstrip("次")):
-            return ind
-    return None
+        scaled = count_scale(v.unit, count)
+        if scaled is not None:
+            out.append((ind, v.number * scaled))
+    return out
+
+
+def _readings(indicators: list[NormIndicator], unit: RateUnit) -> list[tuple[int | None, float, str]]:
+    """(quantity row, how many of the cost's units the draft states) for every reading of a rate unit:
+    元/人 × 人; 元/人·天 × 人 × days (or × 人天); 元/人·月 × 人 × 12; 万元/公里·年 × 公里; 万元/月 × 12."""
+    per_year = {"年": 1.0, "季": 4.0, "月": 12.0}
+    periods = {"年": "", "季": " × 4个季度", "月": " × 12个月"}
+    if unit.count is None:
+        return [(None, per_year[unit.period], periods[unit.period].lstrip(" ×"))] if unit.period in per_year else []
+    shown = lambda q: f"{q.value.number:g}{q.value.unit}"  # noqa: E731
+    if unit.period == "天":
+        out: list[tuple[int | None, float, str]] = [
+            (q.index, n * (d.value.number or 0), f"{shown(q)} × {shown(d)}")
+            for q, n in quantities_in(indicators, unit.count) for d in durations(indicators)]
+        return out + [(q.index, n, shown(q)) for q, n in quantities_in(indicators, unit.count + "天")]
+    mult = per_year.get(unit.period or "年", 1.0)
+    return [(q.index, n * mult, shown(q) + periods.get(unit.period or "年", "")) for q, n in quantities_in(indicators, unit.count)]
 
 
 def implied_totals(indicators: list[NormIndicator]) -> list[ImpliedTotal]:
-    """Implied totals in 万元 of per-unit / per-period cost indicators.
-
-    元/人 × 人数; 元/人·月 × 人数 × 12; 万元/月 × 12 (no quantity)."""
+    """Implied totals in 万元 of cost indicators in a rate unit, one per reading of the draft (a cost row may have
+    several: 元/人·天 × 12000人 × 200天, and × 2400000人天 when such a row exists)."""
     out = []
     for ind in indicators:
         v = ind.value
         if not is_cost(ind) or v.kind != "quantitative" or v.number is None or "/" not in v.unit:
             continue
-        head, denoms = split_unit(v.unit)
-        per_unit = money_wan(v.number, head)
-        if per_unit is None:
+        unit = parse_rate(v.unit)
+        if unit is None:
             continue
-        mult = 1.0
-        counted = [d for d in denoms if d not in _TIME_MULT]
-        for d in denoms:
-            mult *= _TIME_MULT.get(d, 1.0)
-        if not counted:
-            out.append(ImpliedTotal(cost_index=ind.index, quantity_index=None, total_wan=per_unit * mult))
-            continue
-        if not all(is_count_unit(d) or len(d) <= 2 for d in counted):
-            continue
-        qty = _quantity_for(indicators, counted)
-        if qty is not None and qty.value.number is not None:
-            out.append(ImpliedTotal(cost_index=ind.index, quantity_index=qty.index,
-                                    total_wan=per_unit * qty.value.number * mult))
+        per = v.number * unit.to_yuan / 1e4  # 万元 per count per period
+        out += [ImpliedTotal(cost_index=ind.index, quantity_index=q, total_wan=per * n, factors=text)
+                for q, n, text in _readings(indicators, unit)]
     return out

@@ -84,4 +84,6 @@ class LineError(InputError):
 
 def content_hash(target: Target) -> str:
     data = target.model_dump(mode="json", exclude={"id", "notes", "source_url", "complete", "sector"})
+    for key in ("indicators", "prior_indicators"):  # where a row sat in a workbook is not part of the table
+        data[key] = [{k: v for k, v in row.items() if k != "sheet_row"} for row in data.get(key, [])]
     return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]

@@ -233,5 +233,5 @@ def normalise_row(i: int, ind: Indicator) -> NormIndicator:
     l1, l2, inferred = classify(ind.level1, ind.level2, name, pv)
     return NormIndicator(
         index=i, name=name, level1=l1, level2=l2, level1_label=ind.level1, level2_label=ind.level2,
-        inferred=inferred, value=pv, basis=ind.basis, explanation=ind.explanation,
+        inferred=inferred, value=pv, basis=ind.basis, explanation=ind.explanation, sheet_row=ind.sheet_row,
     )

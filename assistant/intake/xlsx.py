@@ -111,6 +111,9 @@ def _read_sheet(grid: Grid) -> list[Target]:
         head_row, first_data, cols = header
         fields = _header_fields(grid, region_lo, head_row)
         indicators, end = _read_table(grid, first_data, hi, cols)
+        assumed = [note for r, note in grid.assumed if region_lo <= r < end]
+        if assumed:  # what was read from formulas (xlsx_formulas) is said in the target's notes
+            fields["notes"] = "；".join([n for n in (fields.get("notes", ""),) if n] + assumed)
         region_lo = end
         targets.append(_build_target(fields, indicators))
     return targets
@@ -326,7 +329,7 @@ def _read_table(grid: Grid, first: int, hi: int, cols: dict[str, int]) -> tuple[
         data = {f: vals.get(f, "") for f in _IND_FIELDS}
         data["level1"] = carry1 if "level1" in cols else ""
         data["level2"] = carry2 if "level2" in cols else ""
-        indicators.append(Indicator(**data))
+        indicators.append(Indicator(**data, sheet_row=r))
     return indicators, hi
 
 

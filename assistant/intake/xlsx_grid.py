@@ -1,7 +1,8 @@
 """A sheet read once, streaming, into a sparse grid of display texts (openpyxl read-only mode).
 
 Cells keep their text as written: an int 95 stays "95", a 0.95 with a % format becomes "95%",
-dates become ISO text. Formulas are never evaluated (the cached value is read, if any).
+dates become ISO text. Formulas are never evaluated: the cached value is read; a formula without one, or a
+constant percentage such as 「=100%」, is read as its text, and `Grid.assumed` says so (xlsx_formulas).
 Vertical merge ranges are parsed from the sheet XML so the table reader can fill merged cells.
 """
 
@@ -18,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from assistant.errors import InputError
+from assistant.intake.xlsx_formulas import Formula, formula_value, scan_formulas
 
 MAX_COLS = 64  # cells beyond column BL are ignored
 MAX_ROWS = 100_000
@@ -38,6 +40,7 @@ class Grid:
     rows: dict[int, dict[int, Cell]] = field(default_factory=dict)  # row -> col -> cell (non-empty only)
     vmerges: list[tuple[int, int, int, int]] = field(default_factory=list)  # min_col, min_row, max_col, max_row
     max_row: int = 0
+    assumed: list[tuple[int, str]] = field(default_factory=list)  # (row, what was read from a formula and why)
     _sorted: list[int] = field(default_factory=list, repr=False)
 
     def cell(self, r: int, c: int) -> Cell | None:
@@ -161,7 +164,30 @@ def read_grid(ws: Any, sheet: str, archive: zipfile.ZipFile | None, *,
     path = getattr(ws, "_worksheet_path", None)
     if archive is not None and path:
         grid.vmerges = _vertical_merges(archive, path)
+        _apply_formulas(grid, scan_formulas(archive, path, max_col=MAX_COLS))
     return grid
+
+
+def _apply_formulas(grid: Grid, formulas: dict[tuple[int, int], Formula]) -> None:
+    """Read a formula's text where its cached value is missing (or hides a typed percentage); note each."""
+    for (r, c), f in sorted(formulas.items()):
+        cell = grid.cell(r, c)
+        text = formula_value(f.text)
+        if not text:
+            continue
+        place = where(grid.sheet, r, c)
+        if not f.cached:
+            if cell is not None:
+                continue
+            grid.rows.setdefault(r, {})[c] = Cell(text)
+            grid.max_row = max(grid.max_row, r)
+            grid.assumed.append((r, f"{place}是公式「={f.text}」，文件中没有计算结果，已按「{text}」读取"))
+        elif cell is not None and not cell.text.endswith("%"):
+            grid.assumed.append((r, f"{place}是公式「={f.text}」，已按「{text}」读取（文件中的计算结果显示为「{cell.text}」）"))
+            grid.rows[r][c] = Cell(text, cell.num)
+    if formulas:
+        grid.rows = dict(sorted(grid.rows.items()))  # rows stay in order for row_numbers
+        grid._sorted = []
 
 
 def _vertical_merges(archive: zipfile.ZipFile, path: str) -> list[tuple[int, int, int, int]]:

@@ -1,4 +1,8 @@
-"""A blank 项目支出绩效目标申报表 template (88-style or 101-style) that `read_targets` imports back."""
+"""A blank 项目支出绩效目标申报表 template (88-style or 101-style) that `read_targets` imports back.
+
+Value cells are formatted as text ('@'), so what is typed is kept as typed: 「=100%」 stays that text instead of
+becoming a formula, and 「95%」 is not turned into 0.95. Only the three amount cells stay numeric (a sum there
+is a welcome formula)."""
 
 from __future__ import annotations
 
@@ -68,7 +72,8 @@ class _Sheet:
         self.center = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
     def put(self, r: int, c: int, value: str | None = None, *, label: bool = False, c2: int | None = None,
-            r2: int | None = None) -> None:
+            r2: int | None = None, text: bool = True) -> None:
+        """`text`: a value cell formatted as text ('@'); labels keep the default format."""
         ws = self.ws
         cell = ws.cell(row=r, column=c, value=value)
         for rr in range(r, (r2 or r) + 1):
@@ -79,6 +84,8 @@ class _Sheet:
                 x.alignment = self.center if label else self.wrap
                 if label:
                     x.fill = self.label_fill
+                elif text:
+                    x.number_format = "@"
         if (c2 and c2 > c) or (r2 and r2 > r):
             ws.merge_cells(start_row=r, start_column=c, end_row=r2 or r, end_column=c2 or c)
         cell.value = value
@@ -107,7 +114,7 @@ def _header_block(sh: _Sheet, last: int) -> None:
     put(6, 1, "资金情况\n（万元）", label=True, r2=8)
     for r, text in ((6, "年度资金总额"), (7, "其中：财政拨款"), (8, "其他资金")):
         put(r, 2, text, label=True)
-        put(r, 3, None)
+        put(r, 3, None, text=False)  # amounts: numbers (or a sum)
         put(r, 4, None, c2=last)  # spare, keeps the grid closed
     put(9, 1, "实施期目标", label=True)
     put(9, 2, None, c2=last)

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from assistant.errors import InputError
 from assistant.intake.records import explain
+from assistant.intake.units import parse_rate
 from assistant.knowledge.library import KIND_CN, SHIPPED_DIR, Sector, UnitCost, imported_dir, parse_lines
-from assistant.knowledge.units import parse_rate
 from assistant.models import Strict
 
 LIBRARY_SHEET = "指标库"

@@ -17,8 +17,9 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+from assistant.intake.quantities import durations, quantities_in
+from assistant.intake.units import RateUnit, convert, fmt_money, fmt_number, parse_rate
 from assistant.knowledge.library import UnitCost, source_cn, unit_cn
-from assistant.knowledge.units import RateUnit, convert, count_scale, fmt_money, fmt_number, parse_rate
 from assistant.models import LibraryHint, NormIndicator, StandardCheck, Target
 
 IMPLIED_TOLERANCE = 2.5  # budget ÷ quantity this many times off a standard before it is reported
@@ -28,8 +29,6 @@ CONFIRMED_SOURCES = frozenset({"official_gov_site", "official_doc_copy", "offici
                                "news_copy"})
 _NOT_A_THRESHOLD = re.compile(r"historical|not a benchmark|shares|no total|context only|scale reference", re.I)
 _SUBSIDY = re.compile(r"补助|补贴|资助|救助|奖补|报酬|津贴|助学|生活费|护理费|抚恤")
-_DURATION_NAME = re.compile(r"天数|日数|工作日|培训天|服务天|供餐天|作业天|天次")
-_NOT_DURATION = re.compile(r"时限|期限|时间|完成|之内|以内|前|及时|周期内")
 
 Outcome = StandardCheck | Literal["n/a"] | None  # broken, not applicable, or applies and holds
 NOT_APPLICABLE: Literal["n/a"] = "n/a"
@@ -159,26 +158,6 @@ def period_years(target: Target) -> int:
     return 1 if months is None or months <= 12 else math.ceil(months / 12)
 
 
-def quantities(indicators: Sequence[NormIndicator], count: str) -> list[tuple[NormIndicator, float]]:
-    """Output quantity rows in `count` (万人 read as 10,000 人), with the number in the base unit."""
-    out = []
-    for ind in indicators:
-        v = ind.value
-        if ind.level1 != "output" or v.kind != "quantitative" or not v.number or v.number <= 0:
-            continue
-        scaled = count_scale(v.unit, count)
-        if scaled is not None:
-            out.append((ind, v.number * scaled))
-    return out
-
-
-def durations(indicators: Sequence[NormIndicator]) -> list[NormIndicator]:
-    """Rows that count days of work (供餐天数 200天, 培训天数 3天), not deadlines (拨付时限 ≤15天)."""
-    return [i for i in indicators if i.value.number and i.value.number > 0 and i.value.unit in ("天", "日")
-            and i.level1 != "cost" and i.level2 != "time" and _DURATION_NAME.search(i.name)
-            and not _NOT_DURATION.search(i.name)]
-
-
 # ---------------------------------------------------------------------------------- arithmetic
 
 
@@ -209,7 +188,7 @@ def _readings(target: Target, indicators: Sequence[NormIndicator], unit: RateUni
         return None
     if months is not None and months > 12 and unit.period is not None:
         return None  # a multi-year total is never compared with a yearly figure
-    qtys = quantities(indicators, unit.count)
+    qtys = quantities_in(indicators, unit.count)
     if not qtys:
         return None
     out = []

@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from assistant.dimensions import DIMENSIONS, GRADE_MEANING
+from assistant.dimensions import DIMENSIONS, grade_meaning, level_text
+from assistant.errors import AssistantError
+from assistant.labels import BACKEND_CN
 from assistant.models import Finding, Indicator, Review, Suggestion
 
 SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
@@ -66,8 +68,13 @@ def header_rows(review: Review) -> list[tuple[str, str]]:
 
 
 def conclusion(review: Review) -> str:
-    meaning = GRADE_MEANING.get(review.grade, "")
+    meaning = verdict(review)
     return f"审核等级：{review.grade}（总分 {review.score} 分）。{meaning}。"
+
+
+def verdict(review: Review) -> str:
+    """The grade's meaning, qualified when an error-level finding stands (a 优 table with an error is not ready)."""
+    return grade_meaning(review.grade, sum(f.severity == "error" for f in review.findings))
 
 
 def counts(review: Review) -> dict[str, int]:
@@ -85,7 +92,7 @@ def dimension_rows(review: Review) -> list[tuple[str, int, str, str]]:
         opinion = d.rationale
         if d.capped_by:
             opinion += f"（受规则 {'、'.join(d.capped_by)} 限制）"
-        rows.append((name, d.score, f"{d.level:g}/5", opinion))
+        rows.append((name, d.score, level_text(d.level), opinion))
     return rows
 
 
@@ -198,10 +205,24 @@ def top_issues(review: Review, k: int = 3) -> list[str]:
     return [f"【{SEVERITY_ZH[f.severity]}】{f.message}" for f in ranked[:k]]
 
 
+def engine(review: Review) -> str:
+    """「离线评审」 / 「大模型评审（模型 qwen-plus）」: how the review was made, in words."""
+    return BACKEND_CN.get(review.backend, review.backend) + (f"（模型 {review.model}）" if review.model else "")
+
+
+def profile_title(name: str) -> str:
+    """A rule profile's Chinese title (its name when it is not a shipped one, e.g. a bureau's upload)."""
+    from assistant.rules.profiles import load_profile
+
+    try:
+        return f"{load_profile(name).title}（{name}）"
+    except AssistantError:
+        return name
+
+
 def footer(review: Review, generated_at: dt.datetime | None = None) -> str:
     when = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
-    backend = review.backend + (f"（模型 {review.model}）" if review.model else "")
-    parts = [f"审核引擎：{backend}", f"审核口径：{review.meta.profile}", f"生成时间：{when}"]
+    parts = [f"审核方式：{engine(review)}", f"规则配置：{profile_title(review.meta.profile)}", f"生成时间：{when}"]
     if review.meta.corpus_version:
         parts.append(f"案例库版本：{review.meta.corpus_version}")
     if review.fallback_reason:

@@ -17,8 +17,9 @@ from docx.shared import Cm, Pt, RGBColor
 from docx.table import Table, _Cell
 
 from assistant.dimensions import DIMENSIONS
-from assistant.models import Review
+from assistant.models import Review, ReviewerDecision
 from assistant.report import content as C
+from assistant.report import decision as D
 from assistant.report.safe import safe_text
 
 _BODY_FONT = "宋体"
@@ -163,13 +164,19 @@ def _header_section(doc: DocxDocument, review: Review) -> None:
     _fix_widths(table, widths)
 
 
-def _conclusion_section(doc: DocxDocument, review: Review) -> None:
+def _conclusion_section(doc: DocxDocument, review: Review, decision: ReviewerDecision | None = None) -> None:
     _heading(doc, "二、总体结论")
     n = C.counts(review)
-    table = _table(doc, ["审核等级", "总分", "问题数", "结论"], [2.4, 2.0, 6.0, 15.3])
-    _row(table, [review.grade, review.score, f"错误 {n['error']} 项，警告 {n['warning']} 项，提示 {n['info']} 项",
-                 C.conclusion(review)], [2.4, 2.0, 6.0, 15.3], center={0, 1},
-         fills={0: GRADE_FILL.get(review.grade, "FFFFFF")})
+    found = f"错误 {n['error']} 项，警告 {n['warning']} 项，提示 {n['info']} 项"
+    if decision is None:
+        table = _table(doc, ["审核等级", "总分", "问题数", "结论"], [2.4, 2.0, 6.0, 15.3])
+        _row(table, [review.grade, review.score, found, C.conclusion(review)], [2.4, 2.0, 6.0, 15.3], center={0, 1},
+             fills={0: GRADE_FILL.get(review.grade, "FFFFFF")})
+    else:  # the reviewer's grade is the form's grade; the machine's stands beside it, labelled
+        widths = [2.8, 3.4, 5.2, 14.3]
+        table = _table(doc, [D.FINAL_LABEL, f"{D.MACHINE_LABEL}（系统评分）", "问题数", "结论"], widths)
+        _row(table, [decision.final_grade, D.machine_grade(review), found, D.conclusion(review, decision)], widths,
+             center={0, 1}, fills={0: GRADE_FILL.get(decision.final_grade, "FFFFFF")})
     table.rows[1].cells[0].paragraphs[0].runs[0].font.size = Pt(16)
     table.rows[1].cells[0].paragraphs[0].runs[0].font.bold = True
     _heading(doc, "三、分项评分与意见")
@@ -240,8 +247,33 @@ def _knowledge_section(doc: DocxDocument, review: Review) -> None:
         _row(table, list(row), widths)
 
 
-def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.datetime | None = None) -> Path:
-    """Write one review as a 绩效目标审核意见表 (.docx)."""
+def _decision_section(doc: DocxDocument, review: Review, decision: ReviewerDecision) -> None:
+    _heading(doc, f"九、{D.SECTION_TITLE}")
+    widths = [4.2, 21.5]
+    table = doc.add_table(rows=0, cols=2)
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    for k, w in enumerate(widths):
+        table.columns[k].width = Cm(w)
+    for label, value in D.summary_rows(review, decision):
+        cells = table.add_row().cells
+        _write(cells[0], label, bold=True, fill=_LABEL_FILL)
+        _write(cells[1], value, bold=label == D.FINAL_LABEL,
+               fill=GRADE_FILL.get(value) if label == D.FINAL_LABEL else None)
+    _fix_widths(table, widths)
+    rows = D.revision_rows(review, decision)
+    if rows:
+        widths = [1.4, 1.8, 2.2, 11.0, 9.3]
+        table = _table(doc, ["建议", "处理", "类型", "内容", "理由"], widths)
+        for r in rows:
+            _row(table, [r.number, r.outcome, r.action, r.content, r.reason], widths, center={0, 1, 2},
+                 fills={1: "C6EFCE" if r.outcome == "已采纳" else "EDEDED"})
+
+
+def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.datetime | None = None,
+                       decision: ReviewerDecision | None = None) -> Path:
+    """Write one review as a 绩效目标审核意见表 (.docx); with `decision`, the reviewer's grade and a 审核人意见 section."""
     path = Path(path)
     doc = Document()
     _setup(doc)
@@ -249,10 +281,12 @@ def export_review_docx(review: Review, path: Path | str, *, generated_at: dt.dat
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
     _font(title.add_run(C.TITLE), name=_TITLE_FONT, size=18, bold=True)
     _header_section(doc, review)
-    _conclusion_section(doc, review)
+    _conclusion_section(doc, review, decision)
     _indicator_section(doc, review)
     _lists_section(doc, review)
     _knowledge_section(doc, review)
+    if decision is not None:
+        _decision_section(doc, review, decision)
     sign = doc.add_paragraph()
     sign.paragraph_format.space_before = Pt(18)
     _font(sign.add_run("审核人（签字）：________________        审核日期：________年____月____日"), size=10.5)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
+from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS
+from assistant.labels import indicator_label
 from assistant.models import Review
 from assistant.report import content as C
 
@@ -19,7 +20,7 @@ def _cell(text: str) -> str:
 def to_markdown(review: Review) -> str:
     t = review.target
     lines = [f"# 绩效目标审核意见：{review.project_name}", ""]
-    lines.append(f"**审核等级：{review.grade}**（{review.score}分）— {GRADE_MEANING[review.grade]}")
+    lines.append(f"**审核等级：{review.grade}**（{review.score}分）— {C.verdict(review)}")
     if review.fallback_reason:
         lines.append(f"> 注意：{review.fallback_reason}")
     counts: defaultdict[str, int] = defaultdict(int)
@@ -46,7 +47,8 @@ def to_markdown(review: Review) -> str:
         lines.append("### 逐行指标")
         for idx in sorted(by_row):
             ind = t.indicators[idx] if idx < len(t.indicators) else None
-            label = f"第{idx + 1}行「{ind.name if ind else ''}」：{ind.value if ind and ind.value else '（空）'}"
+            where = indicator_label(idx, ind.sheet_row if ind else None)
+            label = f"{where}「{ind.name if ind else ''}」：{ind.value if ind and ind.value else '（空）'}"
             lines.append(f"- **{_cell(label)}**")
             for f in by_row[idx]:
                 lines.append(f"  - {_SEV_ICON[f.severity]} {_SEV_CN[f.severity]} [{f.rule_id}] {f.message}。建议：{f.suggestion}")
@@ -80,6 +82,6 @@ def to_markdown(review: Review) -> str:
         lines.append("- 未使用先例库。")
     lines.append("")
     meta = review.meta
-    model = f"，模型 {review.model}" if review.model else ""
-    lines.append(f"_评审方式：{review.backend}{model}；规则配置：{meta.profile}；先例库版本：{meta.corpus_version or '无'}_")
+    lines.append(f"_审核方式：{C.engine(review)}；规则配置：{C.profile_title(meta.profile)}；"
+                 f"先例库版本：{meta.corpus_version or '无'}_")
     return "\n".join(lines) + "\n"

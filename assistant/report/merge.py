@@ -12,12 +12,15 @@ Merge policy (the same for every backend; README "评分如何形成"):
 
 from __future__ import annotations
 
-from assistant.dimensions import DIMENSION_KEYS, grade_for, level_to_score
+import re
+
+from assistant.dimensions import DIMENSION_KEYS, dimension_head, grade_for, level_to_score
 from assistant.models import CritiqueInput, CritiqueResult, Dimensions, Finding, Review, ReviewMeta
 from assistant.rules.catalogue import RULES
 from assistant.rules.profiles import Profile, load_profile
 
 VETO_CAP = 79
+_HEAD = re.compile(r"^\S{2,6}评分\d+（[\d.]+/5）。")
 
 
 def cap_dimensions(dims: Dimensions, findings: list[Finding], profile: Profile | None = None) -> Dimensions:
@@ -32,9 +35,11 @@ def cap_dimensions(dims: Dimensions, findings: list[Finding], profile: Profile |
             binding = [r for r in rules if profile.error_caps.get(r, profile.default_error_cap) <= cap] or rules
             why = "、".join(f"{r}（{RULES[r].title}）" if r in RULES else r for r in binding)
             many = f"共{len(errors)}处" if len(errors) >= 3 and cap == profile.many_errors_cap else ""
+            head = dimension_head(d, cap)
+            rest = _HEAD.sub("", ds.rationale, count=1)  # the critic's own figures would contradict the capped ones
             ds = ds.model_copy(update={
                 "score": level_to_score(cap), "level": cap, "capped_by": binding, "cap_level": cap,
-                "rationale": ds.rationale + f"（存在错误级问题 {why}{many}，本维度最高{level_to_score(cap)}分）"})
+                "rationale": head + rest + f"（存在错误级问题 {why}{many}，本维度最高{level_to_score(cap)}分）"})
         out[d] = ds
     return Dimensions(**out)
 

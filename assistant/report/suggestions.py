@@ -1,7 +1,9 @@
 """The rule re-check of suggested revisions, for every backend: each suggestion is applied to the draft and the
 rules are run again on its row (suggestions that touch different rows are checked together, in one run). A
-suggestion that leaves an error-level finding on its row is dropped; warnings it leaves are named in its reason.
-Runs after the critic, before the report stage."""
+suggestion is dropped when it leaves an error on its row, or leaves any finding its row had before (a revision
+must resolve what was wrong with the row: 「100%」 → 「≥100%」 still sets satisfaction at 100 %); new warnings it
+brings are named in its reason. One revision per row is kept (the first that passes), so a row never shows two
+conflicting revisions. Runs after the critic, before the report stage."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ def _apply(rows: list[Indicator], s: Suggestion) -> int | None:
         old = rows[s.indicator_index]
         rows[s.indicator_index] = old.model_copy(update={"name": s.name or old.name, "value": s.value or old.value,
                                                          "operator": "" if s.value else old.operator,
-                                                         "unit": "" if s.value else old.unit})
+                                                         "unit": "" if s.value else old.unit,
+                                                         "level1": s.level1 or old.level1, "level2": s.level2 or old.level2})
         return s.indicator_index
     return None
 
@@ -79,7 +82,7 @@ def _for(s: Suggestion, message: str) -> str:
     return _ROW.sub("新增指标「", message, count=1) if s.action == "add" else message
 
 
-_ROW = re.compile(r"第\d+行「")
+_ROW = re.compile(r"第\d+个指标(（Excel 第\d+行）)?「")
 
 
 def library_suggestions(inp: CritiqueInput, result: CritiqueResult, *, limit: int = 2) -> CritiqueResult:
@@ -96,16 +99,39 @@ def library_suggestions(inp: CritiqueInput, result: CritiqueResult, *, limit: in
     return result.model_copy(update={"suggestions": [*result.suggestions, *extra]}) if extra else result
 
 
+_VALUE_RULES = re.compile(r"^(S-\d+|C-07|C-08|FF-04|FF-07|K-03)$")  # what a new value of the row can resolve
+
+
+def _unresolved(s: Suggestion, inp: CritiqueInput, left: set[str]) -> bool:
+    """Whether a revision leaves a finding of its row it should have resolved: the value findings when it changes
+    only the value, every finding when it also renames or re-files the row."""
+    old = inp.target.indicators[s.indicator_index] if s.indicator_index is not None else None
+    only_value = old is not None and (s.name or old.name) == old.name and (s.level1 or old.level1) == old.level1 \
+        and (s.level2 or old.level2) == old.level2
+    return any(_VALUE_RULES.match(r) for r in left) if only_value else bool(left)
+
+
 def recheck_suggestions(inp: CritiqueInput, result: CritiqueResult, profile: Profile) -> CritiqueResult:
     found: dict[int, list[Finding]] = {}
     for members in _passes(result.suggestions):
         for k, fs in zip(members, findings_after(inp, [result.suggestions[k] for k in members], profile),
                          strict=True):
             found[k] = fs
+    before: dict[int, set[str]] = {}
+    for f in inp.findings:
+        if f.indicator_index is not None:
+            before.setdefault(f.indicator_index, set()).add(f.rule_id)
     kept: list[Suggestion] = []
+    revised: set[int] = set()
     for k, s in enumerate(result.suggestions):
         if any(f.severity == "error" for f in found[k]):
             continue
+        row = s.indicator_index if s.action == "revise" else None
+        if row is not None and (_unresolved(s, inp, {f.rule_id for f in found[k]} & before.get(row, set()))
+                                or row in revised):
+            continue  # leaves what was wrong with the row, or a revision of this row was already kept
+        if row is not None:
+            revised.add(row)
         warnings = [f for f in found[k] if f.severity == "warning"]
         if warnings:
             notes = "；".join(f"{f.rule_id} {_for(s, f.message)}" for f in warnings)

@@ -42,9 +42,9 @@ Check = Callable[[Ctx], None]
 
 
 def row(ind: NormIndicator) -> str:
-    """How a finding names an indicator row for users: 第3行「验收合格率」."""
+    """How a finding names an indicator for users: 第3个指标「验收合格率」, with its workbook row when known."""
     name = ind.name or "（无名称）"
-    return f"第{ind.index + 1}行「{name}」"
+    return f"{ind.label()}「{name}」"
 
 
 def raw_value(ind: NormIndicator) -> str:

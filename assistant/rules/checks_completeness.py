@@ -6,7 +6,7 @@ import re
 
 from assistant.intake.quantities import VAGUE_COUNT_UNITS
 from assistant.intake.values import find_vague_terms
-from assistant.labels import FIELD_CN, INPUT_FIELD_CN, LEVEL2_CN
+from assistant.labels import FIELD_CN, INPUT_FIELD_CN, LEVEL2_CN, indicators_label
 from assistant.rules.base import Ctx, raw_value, row
 
 _PLACEHOLDER_GOAL = re.compile(r"^(见附件|详见|同上|无|略|/|-|—|…)+")
@@ -95,8 +95,8 @@ def category_coverage(ctx: Ctx) -> None:
                 ctx.emit("C-05", f"产出指标缺少{LEVEL2_CN[l2]}", field="indicators")
     unlabeled = [i for i in named if i.inferred]
     if unlabeled and len(unlabeled) < len(named):
-        rows = "、".join(str(i.index + 1) for i in unlabeled[:8])
-        ctx.emit("C-16", f"第{rows}行未标明一级/二级指标类别（已按名称推断）", index=unlabeled[0].index,
+        rows = indicators_label([(i.index, i.sheet_row) for i in unlabeled])
+        ctx.emit("C-16", f"{rows}未标明一级/二级指标类别（已按名称推断）", index=unlabeled[0].index,
                  severity="info")
 
 
@@ -106,9 +106,9 @@ def rows_filled(ctx: Ctx) -> None:
         if not ind.name.strip():
             label = src.level2 or src.level1 or "该类别"
             if ind.value.kind == "empty":
-                ctx.emit("C-06", f"第{ind.index + 1}行（{label}）既无指标名称也无指标值", index=ind.index)
+                ctx.emit("C-06", f"{ind.label()}（{label}）既无指标名称也无指标值", index=ind.index)
             else:
-                ctx.emit("C-06", f"第{ind.index + 1}行（{label}）有指标值「{raw_value(ind)}」但没有指标名称",
+                ctx.emit("C-06", f"{ind.label()}（{label}）有指标值「{raw_value(ind)}」但没有指标名称",
                          index=ind.index)
             continue
         if ind.value.kind == "empty":

@@ -18,6 +18,7 @@ def retrieved_evidence(ctx: Ctx) -> None:
     orphans = [i for i in named if i.index < len(fits) and fits[i.index] <= ORPHAN_FIT]
     for ind in orphans:
         ctx.emit("R-02", f"{row(ind)}的内容在项目名称和目标中找不到对应，疑似与本项目无关", index=ind.index)
+
     if evidence.goal_fit is not None and evidence.goal_fit < GOAL_FIT and ctx.target.annual_goal.strip():
         ctx.emit("R-01", "年度目标的内容与项目名称和指标几乎没有交集，疑似不是本项目的目标", field="annual_goal")
     r = evidence.unit_cost_ratio
@@ -28,4 +29,17 @@ def retrieved_evidence(ctx: Ctx) -> None:
                  field="amount_total_wan")
 
 
-CHECKS = [retrieved_evidence]
+def ungrounded_rows(ctx: Ctx) -> None:
+    """The rows the offline relevance score counts as not grounded in the project, each shown as a finding (R-12)
+    so the deduction can be acted on; rows already flagged by R-02 are not repeated."""
+    fits = ctx.evidence.indicator_fit if ctx.evidence.retrieved else []
+    orphan = {k for k, x in enumerate(fits) if x <= ORPHAN_FIT}
+    for k in ctx.facts.ungrounded:
+        if k in orphan or k >= len(ctx.indicators) or not ctx.indicators[k].name.strip():
+            continue
+        ind = ctx.indicator(k)
+        ctx.emit("R-12", f"{row(ind)}的名称与项目名称和年度目标没有共同的具体内容（只有通用词或其他内容），"
+                         "看不出衡量的是本项目的哪项产出或效果；相关性评分因此扣分", index=ind.index)
+
+
+CHECKS = [retrieved_evidence, ungrounded_rows]

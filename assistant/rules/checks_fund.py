@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from assistant.intake.quantities import is_cost, money_wan, split_unit
 from assistant.intake.values import is_currency_unit, is_rate_unit
 from assistant.models import NormIndicator
@@ -51,23 +53,27 @@ def cost_indicators(ctx: Ctx) -> None:
 
 
 def unit_cost_times_quantity(ctx: Ctx) -> None:
+    """A cost row whose unit cost × quantity (every reading of the draft: 元/人·天 × 人 × 天数, × 人天…) is far from
+    the budget under all of them; the reading closest to the budget is shown."""
     budget = ctx.target.amount_total_wan
     if not budget or budget <= 0:
         return
+    by_row: dict[int, list] = {}
     for total in ctx.facts.implied_totals:
-        ind, implied = ctx.indicator(total.cost_index), total.total_wan
-        ratio = implied / budget
-        if total.quantity_index is None:
-            if ratio > 1.05:
-                ctx.emit("FF-01", f"{row(ind)}「{raw_value(ind)}」按全年折算约{implied:.4g}万元，超过资金总额{budget:g}万元",
-                         index=ind.index)
+        by_row.setdefault(total.cost_index, []).append(total)
+    tol = ctx.profile.fund_tolerance
+    for index, totals in by_row.items():
+        ind = ctx.indicator(index)
+        yearly = [t for t in totals if t.quantity_index is None]
+        if yearly and yearly[0].total_wan / budget > 1.05:
+            ctx.emit("FF-01", f"{row(ind)}「{raw_value(ind)}」按全年折算约{yearly[0].total_wan:.4g}万元，"
+                              f"超过资金总额{budget:g}万元", index=ind.index)
+        counted = [t for t in totals if t.quantity_index is not None]
+        if not counted or any(1 / (1 + tol) / 2 <= t.total_wan / budget <= 1 + tol for t in counted):
             continue
-        qty = ctx.indicator(total.quantity_index)
-        tol = ctx.profile.fund_tolerance
-        if ratio > 1 + tol or ratio < 1 / (1 + tol) / 2:
-            ctx.emit("FF-02",
-                     f"{row(ind)}「{raw_value(ind)}」×{row(qty)}「{raw_value(qty)}」≈{implied:.4g}万元，"
-                     f"与资金总额{budget:g}万元不符（约{ratio:.2g}倍）", index=ind.index)
+        best = min(counted, key=lambda t: abs(math.log(t.total_wan / budget)) if t.total_wan > 0 else math.inf)
+        ctx.emit("FF-02", f"{row(ind)}「{raw_value(ind)}」× {best.factors} ≈ {best.total_wan:.4g}万元，"
+                          f"与资金总额{budget:g}万元不符（约{best.total_wan / budget:.2g}倍）", index=ind.index)
 
 
 def budget_growth(ctx: Ctx) -> None:

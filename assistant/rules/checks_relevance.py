@@ -6,7 +6,7 @@ import re
 
 from assistant.intake.textproc import content_tokens
 from assistant.intake.values import is_currency_unit
-from assistant.labels import LEVEL1_CN
+from assistant.labels import LEVEL1_CN, indicators_label
 from assistant.rules.base import Ctx, raw_value, row
 from assistant.rules.lexicon import (
     CATEGORY_LABELS,
@@ -36,8 +36,8 @@ def categories(ctx: Ctx) -> None:
             ctx.emit("R-03", f"{row(ind)}不是满意度指标，却填在满意度指标中", index=ind.index)
     benefit = [i for i in ctx.indicators if i.level1 == "benefit" and i.name.strip()]
     if benefit and all(SATISFACTION_NAME.search(i.name) for i in benefit):
-        rows = "、".join(str(i.index + 1) for i in benefit[:8])
-        ctx.emit("R-08", f"效益指标（第{rows}行）全部是满意度类指标，没有反映项目的实际效益", index=benefit[0].index)
+        rows = indicators_label([(i.index, i.sheet_row) for i in benefit])
+        ctx.emit("R-08", f"效益指标（{rows}）全部是满意度类指标，没有反映项目的实际效益", index=benefit[0].index)
 
 
 def inputs_and_process(ctx: Ctx) -> None:
@@ -74,7 +74,7 @@ def duplicates(ctx: Ctx) -> None:
         if len(key) < 2:
             continue
         if key in seen:
-            ctx.emit("R-09", f"{row(ind)}与第{seen[key] + 1}行指标重复", index=ind.index)
+            ctx.emit("R-09", f"{row(ind)}与{ctx.indicator(seen[key]).label()}重复", index=ind.index)
         else:
             seen[key] = ind.index
 

@@ -31,8 +31,34 @@ def has_any(text: str, words: tuple[str, ...]) -> str | None:
     return None
 
 
+# Rates where lower is better (RULEBOOK §5: 反向指标), and conditions that make a 检出率 one of them.
+NEGATIVE_RATE = ("故障率", "投诉率", "事故率", "发生率", "差错率", "超标率", "返工率", "流失率", "失误率", "死亡率", "发病率",
+                 "患病率", "失业率", "辍学率", "不良率", "缺陷率", "不合格率", "空置率", "损耗率", "漏损率", "返贫率", "逾期率",
+                 "违约率", "违规率", "复发率", "感染率", "误报率", "漏报率", "延误率", "退回率", "脱落率", "淘汰率")
+BAD_CONDITION = re.compile(r"不良|贫血|龋|近视|肥胖|低体重|患|病|超标|不合格|违规|违法|残留|阳性|隐患|问题|缺陷|污染")
+_TRAILING_NOTE = re.compile(r"\s*[（(][^（()）]*[）)]\s*$")
+
+
+def _rate_polarity(name: str) -> str | None | bool:
+    """For a name that measures a rate: 'positive' / 'negative' / None (a rate whose direction the name does not
+    tell: ask, never flip); False when the name is not a rate."""
+    core = _TRAILING_NOTE.sub("", name.strip())
+    if not re.search(r"(率|比例|占比|比率)$", core):
+        return False
+    if has_any(core, NEGATIVE_RATE):
+        return "negative"
+    if re.search(r"(检出|阳性|检测|筛查)率$", core):  # 营养不良检出率 ↓, but 隐患检出率 is debatable: say nothing
+        return "negative" if BAD_CONDITION.search(core) and not re.search(r"隐患|问题|违规|违法", core) else None
+    rate_words = tuple(w for w in POSITIVE_NAME if w.endswith("率"))
+    return "positive" if has_any(core, rate_words) else None
+
+
 def polarity(name: str) -> str | None:
-    """'positive' / 'negative' / None (unknown) from the indicator name."""
+    """'positive' / 'negative' / None (unknown) from the indicator name. A rate is judged by the rate it names
+    (受益学生营养不良检出率 is a 检出率 of a condition: lower is better), not by other words in the name."""
+    rate = _rate_polarity(name)
+    if rate is not False:
+        return rate if isinstance(rate, str) else None
     neg = has_any(name, NEGATIVE_NAME)
     pos = has_any(name, POSITIVE_NAME)
     if neg and not (pos and len(pos) > len(neg)):

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 
 from assistant.errors import InputError
 from assistant.models import Grade
-from assistant.report.export import EXPORT_TYPES, export_bytes
+from assistant.report.export import EXPORT_TYPES
 from assistant.web import batches, service
 from assistant.web.auth import (
     ApiUser,
@@ -28,6 +28,7 @@ from assistant.web.auth import (
     authenticate,
     issue_token,
     now_s,
+    token_hash,
 )
 from assistant.web.batches import JobStatus
 from assistant.web.profiles import NAME_PATTERN
@@ -67,6 +68,16 @@ class TokenOut(BaseModel):
 
 class Created(BaseModel):
     id: int
+
+
+class PasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=200, description="当前密码")
+    new_password: str = Field(max_length=200, description=f"新密码，至少 {service.MIN_PASSWORD} 个字符")
+
+
+class PasswordOut(BaseModel):
+    changed: bool = True
+    sessions_ended: int = Field(description="随之退出的其他登录（网页会话与密码登录换取的令牌）数")
 
 
 class SubmitOut(BaseModel):
@@ -117,6 +128,29 @@ def me(user: ApiUser) -> User:
     return user
 
 
+@router.post("/me/password", response_model=PasswordOut, tags=["认证"],
+             summary="修改自己的密码（其他网页登录和密码登录换取的令牌随之失效，本令牌保持有效）")
+def change_password(body: PasswordIn, request: Request, user: ApiUser) -> PasswordOut:
+    auth = request.headers.get("authorization", "")
+    ended = service.change_password(request.app.state.store, user, body.current_password, body.new_password,
+                                    keep_token_hash=token_hash(auth[7:].strip()), via="api")
+    return PasswordOut(sessions_ended=ended)
+
+
+_XLSX_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {EXPORT_TYPES["xlsx"]: {}}}}
+
+
+def _xlsx(data: bytes, filename: str) -> Response:
+    return Response(data, media_type=EXPORT_TYPES["xlsx"],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/template.xlsx", tags=["提交"], response_class=Response, responses=_XLSX_RESPONSE,
+            summary="下载空白的绩效目标申报表 Excel 模板（88 或 101 号文样式），填好后上传提交")
+def template(user: ApiUser, style: Literal["88", "101"] = "88") -> Response:
+    return _xlsx(service.template_bytes(style), f"target-template-{style}.xlsx")
+
+
 @router.post("/submissions", response_model=SubmitOut, status_code=201, tags=["提交"], openapi_extra=_UPLOAD_BODY,
              summary="提交绩效目标（JSON 或上传 .json/.xlsx 文件）并获取审核结果")
 async def submit(request: Request, user: UnitOrAdmin,
@@ -130,16 +164,36 @@ async def submit(request: Request, user: UnitOrAdmin,
     return SubmitOut(id=sid, version=1, submission=service.detail(state.store, user, sid))
 
 
+GradeFilter = Annotated[Grade | None, Query(description="等级：有审核结论的按审核人最终等级，否则按系统评分")]
+RuleFilter = Annotated[str | None, Query(max_length=50, description="含该规则编号的问题")]
+StatusFilter = Literal["submitted", "returned", "passed"] | None
+UnitFilter = Annotated[str | None, Query(max_length=200, description="单位（预算单位只看到本单位的）")]
+TextFilter = Annotated[str | None, Query(max_length=100, description="项目名称或单位包含的文字，或提交编号")]
+SortChoice = Annotated[Literal["updated", "score_asc", "score_desc", "project"],
+                       Query(description="updated=最近更新（默认），score_asc/score_desc=按系统评分，project=按项目名称")]
+
+
 @router.get("/submissions", response_model=list[SubmissionSummary], tags=["提交"],
-            summary="提交列表（预算单位只看到本单位的）")
-def list_submissions(request: Request, user: ApiUser, grade: Grade | None = None,
-                     rule_id: str | None = Query(default=None, max_length=50),
-                     status: Literal["submitted", "returned", "passed"] | None = None,
-                     unit: str | None = Query(default=None, max_length=200),
+            summary="提交列表（预算单位只看到本单位的；响应头 X-Total-Count 为符合条件的总数）")
+def list_submissions(request: Request, response: Response, user: ApiUser, grade: GradeFilter = None,
+                     rule_id: RuleFilter = None, status: StatusFilter = None, unit: UnitFilter = None,
+                     q: TextFilter = None, sort: SortChoice = "updated",
                      limit: int = Query(default=100, ge=1, le=500), offset: int = Query(default=0, ge=0, le=10**9)
                      ) -> list[SubmissionSummary]:
-    return service.list_for(request.app.state.store, user, grade=grade, rule_id=rule_id, status=status, unit=unit,
-                            limit=limit, offset=offset)
+    store = request.app.state.store
+    filters = {"grade": grade, "rule_id": rule_id, "status": status, "unit": unit, "q": (q or "").strip() or None}
+    response.headers["X-Total-Count"] = str(store.count_submissions(**service.scoped(user, filters)))
+    return service.list_for(store, user, **filters, sort=sort, limit=limit, offset=offset)
+
+
+@router.get("/submissions/summary.xlsx", tags=["导出"], response_class=Response, responses=_XLSX_RESPONSE,
+            summary="符合条件的全部提交导出为 Excel 汇总表（每个项目一行，含审核人结论；另有等级分布图）")
+def submissions_summary(request: Request, user: ApiUser, grade: GradeFilter = None, rule_id: RuleFilter = None,
+                        status: StatusFilter = None, unit: UnitFilter = None, q: TextFilter = None,
+                        sort: SortChoice = "updated") -> Response:
+    data = service.queue_workbook(request.app.state.store, user, grade=grade, rule_id=rule_id, status=status,
+                                  unit=unit, q=(q or "").strip() or None, sort=sort)
+    return _xlsx(data, "queue-summary.xlsx")
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionDetail, tags=["提交"],
@@ -199,11 +253,9 @@ def export(submission_id: Id, request: Request, user: ApiUser,
            format: Literal["docx", "xlsx", "md"] = "docx",
            version: int | None = Query(default=None, ge=1, le=MAX_VERSION)
            ) -> Response:
-    store = request.app.state.store
-    service.visible(store, user, submission_id)
-    shown, review = store.review(submission_id, version)
+    shown, data = service.export_review(request.app.state.store, user, submission_id, version, format)
     filename = f"review-{submission_id}-v{shown}.{format}"
-    return Response(export_bytes(review, format), media_type=EXPORT_TYPES[format],
+    return Response(data, media_type=EXPORT_TYPES[format],
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -221,6 +273,12 @@ async def create_batch(request: Request, user: UnitOrAdmin,
 @router.get("/batches/{job_id}", response_model=JobStatus, tags=["批量"], summary="批量任务状态与进度")
 def get_batch(job_id: Id, request: Request, user: ApiUser) -> JobStatus:
     return batches.job_status(request.app.state.store, user, job_id)
+
+
+@router.get("/batches/{job_id}/summary.xlsx", tags=["批量"], response_class=Response, responses=_XLSX_RESPONSE,
+            summary="批量任务的 Excel 汇总表（每个项目一行，含审核人结论；另有等级分布图）")
+def batch_summary(job_id: Id, request: Request, user: ApiUser) -> Response:
+    return _xlsx(service.job_workbook(request.app.state.store, user, job_id), f"batch-{job_id}-summary.xlsx")
 
 
 @router.get("/corpus/search", tags=["先例库"], summary="检索已批复的相似项目")

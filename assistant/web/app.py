@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError
+from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError, where_cn
 from assistant.labels import VALIDATION_CN
 from assistant.settings import Settings
 from assistant.web.auth import AuthError, ForbiddenError, RateLimited, RateLimiter, hash_password, rate_key
@@ -83,14 +83,16 @@ class WebConfig(BaseModel):
             raise ConfigError(f"网页服务配置无效：{exc}") from None
 
 
-# No inline scripts or styles anywhere in our pages; only /docs and /redoc (FastAPI's generated pages, which
-# load Swagger UI / ReDoc from a CDN with a small inline bootstrap script) get a looser policy.
+# No inline scripts or styles anywhere in our pages. /docs and /redoc (apidocs.py: Swagger UI and ReDoc from
+# local files, Swagger UI started by a script file) still allow no inline script and nothing from elsewhere;
+# they only let the two libraries set inline styles (ReDoc writes <style> elements) and ReDoc run its search
+# in a blob: worker.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-CSP_DOCS = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-_DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+CSP_DOCS = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+_DOCS_PATHS = ("/docs", "/redoc")
 
 
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
@@ -111,13 +113,20 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
+def _where_shown(where: str | None) -> str | None:
+    """`where` on the HTML error page: Chinese (the JSON body keeps the field name a program reads)."""
+    shown = where_cn(where)
+    return _FIELD_CN.get(where, shown) if where and shown == where else shown
+
+
 def _error_response(request: Request, status: int, message: str, where: str | None = None) -> Response:
     if status == 401 and _wants_html(request):
         return RedirectResponse("/login", status_code=303)
     if _wants_html(request):
         tpl = request.app.state.templates
-        return tpl.TemplateResponse(request, "error.html", {"status": status, "message": message, "where": where,
-                                                             "user": None}, status_code=status)
+        return tpl.TemplateResponse(request, "error.html", {"status": status, "message": message,
+                                                             "where": _where_shown(where), "user": None},
+                                    status_code=status)
     headers = {"Retry-After": "1"} if status == 429 else None
     return JSONResponse(error_body(message, where), status_code=status, headers=headers)
 
@@ -234,7 +243,19 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     """`clock` (epoch seconds; default time.time) decides session expiry, so tests can move time."""
     from fastapi.templating import Jinja2Templates
 
-    from assistant.web import api, api_admin, api_library, ui, ui_admin, ui_batch, ui_compare, ui_library, ui_tokens
+    from assistant.web import (
+        api,
+        api_admin,
+        api_library,
+        apidocs,
+        ui,
+        ui_admin,
+        ui_batch,
+        ui_compare,
+        ui_library,
+        ui_tokens,
+        wording,
+    )
 
     config = config or WebConfig.from_env()
     if deps is None:
@@ -253,7 +274,7 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
         yield
         executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="绩效目标审核助手 API", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="绩效目标审核助手 API", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="预算单位提交绩效目标草稿并获取审核意见；审核人员处理队列；专家评分。"
                               "除 /api/login 外均需 `Authorization: Bearer <令牌>`。")
     app.state.settings = settings
@@ -265,6 +286,7 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     app.state.clock = clock or time.time
     app.state.profile_deps = {}  # (profile name, body) -> (base deps, deps for that profile)
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    templates.env.globals.update(wording.TEMPLATE_GLOBALS)
     app.state.templates = templates
     _install_handlers(app)
     app.add_middleware(_LimitsMiddleware, config=config,
@@ -279,6 +301,7 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     app.include_router(ui_compare.router)
     app.include_router(ui_tokens.router)
     app.include_router(ui_library.router)
+    apidocs.install(app)  # /docs, /redoc, /favicon.ico; mounts /static/apidocs before /static
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     return app
 

@@ -15,9 +15,11 @@ from pydantic import BaseModel, Field
 from assistant.errors import InputError, NotFoundError
 from assistant.intake.reader import load_json, read_source
 from assistant.intake.records import parse_target
-from assistant.models import Grade, Review, Target
+from assistant.models import Grade, Review, ReviewerDecision, Target
 from assistant.pipeline import review as run_review
-from assistant.web.auth import ForbiddenError, User
+from assistant.report.decision import QueueEntry
+from assistant.report.export import summary_bytes
+from assistant.web.auth import ForbiddenError, User, hash_password, verify_password
 
 _deps_lock = threading.RLock()
 
@@ -34,6 +36,10 @@ class SubmissionSummary(BaseModel):
     rule_ids: list[str] = Field(default_factory=list)
     created: str
     updated: str
+    final_grade: Grade | None = Field(default=None, description="审核人最终等级（最新版本已有审核结论时）；grade/score 为系统初评")
+    decided_by: str | None = Field(default=None, description="作出该结论的审核人")
+    decided: str | None = Field(default=None, description="审核结论的时间")
+    duplicate_of: list[int] = Field(default_factory=list, description="最新版本内容与本提交相同的其他提交编号")
 
 
 class VersionInfo(BaseModel):
@@ -71,6 +77,17 @@ class RatingIn(BaseModel):
 
 
 STATUS_CN = {"submitted": "待审核", "returned": "退回修改", "passed": "审核通过"}
+SORT_CN = {"updated": "最近更新", "score_asc": "得分从低到高", "score_desc": "得分从高到低", "project": "项目名称"}
+PAGE_SIZE = 50
+MAX_SUMMARY_ROWS = 5000  # one queue / batch summary workbook
+MIN_PASSWORD = 8
+
+
+class QueuePage(BaseModel):
+    rows: list[SubmissionSummary]
+    total: int
+    page: int
+    pages: int
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -110,21 +127,101 @@ def require(user: User, *roles: str) -> None:
 def summary(row: dict[str, Any]) -> SubmissionSummary:
     data = dict(row)
     data["rule_ids"] = json.loads(data.get("rule_ids") or "[]")
-    return SubmissionSummary.model_validate({k: data[k] for k in SubmissionSummary.model_fields})
+    return SubmissionSummary.model_validate({k: data[k] for k in SubmissionSummary.model_fields if k in data})
+
+
+def scoped(user: User, filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters with the unit a user may see: a budget unit only ever its own."""
+    unit = user.unit if user.role == "unit" else filters.get("unit")
+    return {**filters, "unit": unit}
+
+
+def with_duplicates(store: Any, user: User, rows: list[dict[str, Any]]) -> list[SubmissionSummary]:
+    """Summaries, each with the other submissions of the same content (a unit sees only its own unit's)."""
+    same = store.same_content([r.get("content_hash") or "" for r in rows],
+                              unit=user.unit if user.role == "unit" else None)
+    out = []
+    for r in rows:
+        s = summary(r)
+        s.duplicate_of = [i for i in same.get(r.get("content_hash") or "", []) if i != s.id]
+        out.append(s)
+    return out
 
 
 def list_for(store: Any, user: User, **filters: Any) -> list[SubmissionSummary]:
-    unit = user.unit if user.role == "unit" else filters.pop("unit", None)
-    filters.pop("unit", None)
-    return [summary(r) for r in store.list_submissions(unit=unit, **filters)]
+    return with_duplicates(store, user, store.list_submissions(**scoped(user, filters)))
+
+
+def queue(store: Any, user: User, *, page: int = 1, **filters: Any) -> QueuePage:
+    """One page (PAGE_SIZE rows) of the queue; a page past the end shows the last one."""
+    where = scoped(user, filters)
+    sort = where.pop("sort", "updated")
+    total = store.count_submissions(**where)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    rows = store.list_submissions(**where, sort=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return QueuePage(rows=with_duplicates(store, user, rows), total=total, page=page, pages=pages)
 
 
 def detail(store: Any, user: User, submission_id: int, version: int | None = None) -> SubmissionDetail:
     row = visible(store, user, submission_id)
     shown, review = store.review(submission_id, version)
     versions = [VersionInfo.model_validate(v) for v in store.versions(submission_id)]
-    return SubmissionDetail(**summary(row).model_dump(), shown_version=shown, review=review, versions=versions,
-                            decisions=store.decisions(submission_id))
+    return SubmissionDetail(**with_duplicates(store, user, [row])[0].model_dump(), shown_version=shown, review=review,
+                            versions=versions, decisions=store.decisions(submission_id))
+
+
+def reviewer_decision(row: dict[str, Any] | None) -> ReviewerDecision | None:
+    """A stored decision row as the exports' contract (None stays None)."""
+    if row is None:
+        return None
+    return ReviewerDecision(reviewer=row["reviewer"], created=row["created"], version=row["version"],
+                            status=row["status"], final_grade=row["final_grade"], opinion=row["opinion"] or "",
+                            accepted=list(row["accepted"]), rejected=list(row["rejected"]))
+
+
+def decision_for(store: Any, submission_id: int, version: int) -> ReviewerDecision | None:
+    """The latest decision on that version, which its 审核意见表 carries."""
+    return reviewer_decision(store.decision_for(submission_id, version))
+
+
+def export_review(store: Any, user: User, submission_id: int, version: int | None, fmt: str) -> tuple[int, bytes]:
+    """(shown version, the 审核意见表 bytes) with the reviewer's decision on that version, if any."""
+    from assistant.report.export import export_bytes
+
+    visible(store, user, submission_id)
+    shown, review = store.review(submission_id, version)
+    return shown, export_bytes(review, fmt, decision=decision_for(store, submission_id, shown))
+
+
+def summary_workbook(store: Any, user: User, ids: list[int]) -> bytes:
+    """The queue / batch summary (.xlsx) of these submissions (latest versions), in this order."""
+    rows = [visible(store, user, sid) for sid in dict.fromkeys(ids)][:MAX_SUMMARY_ROWS]
+    summaries = with_duplicates(store, user, rows)
+    reviews, entries = [], []
+    for s in summaries:
+        version, review = store.review(s.id, s.version)
+        reviews.append(review)
+        entries.append(QueueEntry(submission_id=s.id, unit=s.unit, version=version, status=STATUS_CN.get(s.status, s.status),
+                                  decision=decision_for(store, s.id, version), duplicate_of=s.duplicate_of))
+    return summary_bytes(reviews, entries)
+
+
+def queue_workbook(store: Any, user: User, **filters: Any) -> bytes:
+    """The filtered queue (every page, up to MAX_SUMMARY_ROWS) as a summary workbook."""
+    rows = store.list_submissions(**scoped(user, filters), limit=MAX_SUMMARY_ROWS)
+    return summary_workbook(store, user, [int(r["id"]) for r in rows])
+
+
+def job_workbook(store: Any, user: User, job_id: int) -> bytes:
+    """A batch job's summary workbook: its submissions in file order (duplicate lines once)."""
+    from assistant.web.batches import job_status
+
+    job = job_status(store, user, job_id)
+    ids = [i.submission_id for i in job.items if i.submission_id]
+    if not ids:
+        raise InputError("该批量任务还没有审核完成的项目，暂无汇总表", where=f"job {job_id}")
+    return summary_workbook(store, user, ids)
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -212,6 +309,44 @@ def ratings_jsonl(store: Any) -> str:
             row["notes"] = {"overall": r["notes"]}
         lines.append(json.dumps(row, ensure_ascii=False))
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+# -- one's own password and the blank template ---------------------------------------------------
+def change_password(store: Any, user: User, current: str, new: str, confirm: str | None = None, *,
+                    keep_token_hash: str | None = None, via: str = "ui") -> int:
+    """Check the current password, set the new one (at least MIN_PASSWORD characters), end the user's other sessions;
+    returns how many sessions / login tokens were ended. Audited, without either password."""
+    row = store.user(user.id)
+    if row is None or not verify_password(row["password_hash"], current or ""):
+        raise InputError("当前密码不正确", where="current_password")
+    if len(new or "") < MIN_PASSWORD:
+        raise InputError(f"新密码至少需要 {MIN_PASSWORD} 个字符", where="new_password")
+    if len(new) > 200:
+        raise InputError("新密码不能超过 200 个字符", where="new_password")
+    if confirm is not None and confirm != new:
+        raise InputError("两次输入的新密码不一致", where="confirm_password")
+    if new == current:
+        raise InputError("新密码不能与当前密码相同", where="new_password")
+    ended = store.set_password(user.id, hash_password(new), keep_token_hash=keep_token_hash)
+    store.audit(user.username, "password_changed", f"user:{user.id}", {"via": via, "sessions_ended": ended})
+    return ended
+
+
+TEMPLATE_STYLES = {"88": "88号文样式（成本指标在产出指标下）", "101": "101号文样式（成本指标为一级指标）"}
+
+
+def template_bytes(style: str) -> bytes:
+    """The blank 项目支出绩效目标申报表 (.xlsx) in 88 or 101 style, as `assistant template` writes it."""
+    import tempfile
+
+    from assistant.intake.xlsx_template import write_template
+
+    if style not in TEMPLATE_STYLES:
+        raise InputError(f"模板样式只能是 88 或 101，收到「{style[:20]}」", where="style")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "template.xlsx"
+        write_template(path, style="101" if style == "101" else "88")
+        return path.read_bytes()
 
 
 # -- export and corpus -------------------------------------------------------------------------

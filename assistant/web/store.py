@@ -98,6 +98,19 @@ class Store:
                                      "AND revoked IS NULL", (now(), user_id))
                 self.db.conn.execute("DELETE FROM tokens WHERE user_id = ? AND kind = 'session'", (user_id,))
 
+    def set_password(self, user_id: int, password_hash: str, *, keep_token_hash: str | None = None) -> int:
+        """A new password; the user's other sessions end and password-login API tokens (note 登录) are revoked, at
+        once, except the token `keep_token_hash` (the one making the change). Returns how many were ended."""
+        keep = keep_token_hash or ""
+        with self.lock, self.db.conn:
+            self.db.conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+            ended = self.db.conn.execute("DELETE FROM tokens WHERE user_id = ? AND kind = 'session' AND token_hash != ?",
+                                         (user_id, keep)).rowcount
+            ended += self.db.conn.execute(
+                "UPDATE tokens SET revoked = ? WHERE user_id = ? AND kind = 'api' AND note = '登录' AND revoked IS NULL "
+                "AND token_hash != ?", (now(), user_id, keep)).rowcount
+        return int(ended)
+
     def add_token(self, token_hash: str, user_id: int, *, kind: str = "api", prefix: str = "", note: str = "",
                   now_s: float, expires_s: float | None = None) -> int:
         return self._insert("tokens", {"token_hash": token_hash, "user_id": user_id, "kind": kind, "prefix": prefix,
@@ -191,22 +204,36 @@ class Store:
         return row
 
     def list_submissions(self, *, unit: str | None = None, grade: str | None = None, rule_id: str | None = None,
-                         status: str | None = None, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
-        where, params = [], []
+                         status: str | None = None, q: str | None = None, sort: str = "updated", limit: int = 200,
+                         offset: int = 0) -> list[dict[str, Any]]:
+        """Submissions (latest version, latest decision on it) matching the filters, in `sort` order (QUEUE_SORTS).
+        `grade` is the current grade: the reviewer's final grade where the latest version has a decision, else the
+        machine's; `q` matches the project name or the unit (contains), or the submission number."""
+        where, params = _queue_filters(unit=unit, grade=grade, rule_id=rule_id, status=status, q=q)
+        order = QUEUE_SORTS.get(sort, QUEUE_SORTS["updated"])
+        return self._rows(_SUMMARY_SQL + where + f" ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit, offset])
+
+    def count_submissions(self, *, unit: str | None = None, grade: str | None = None, rule_id: str | None = None,
+                          status: str | None = None, q: str | None = None) -> int:
+        where, params = _queue_filters(unit=unit, grade=grade, rule_id=rule_id, status=status, q=q)
+        return int(self._rows(f"SELECT count(*) AS n FROM ({_SUMMARY_SQL}{where})", params)[0]["n"])
+
+    def same_content(self, hashes: list[str], *, unit: str | None = None) -> dict[str, list[int]]:
+        """content hash → the submissions (ascending) whose latest version has that content; `unit`: only its own."""
+        hashes = sorted({h for h in hashes if h})[:1000]
+        if not hashes:
+            return {}
+        sql = ("SELECT s.id, v.content_hash FROM submissions s JOIN versions v ON v.submission_id = s.id "
+               "AND v.version = (SELECT max(version) FROM versions WHERE submission_id = s.id) "
+               f"WHERE v.content_hash IN ({', '.join('?' * len(hashes))})")
+        params: list[Any] = list(hashes)
         if unit is not None:
-            where.append("s.unit = ?")
+            sql += " AND s.unit = ?"
             params.append(unit)
-        if grade:
-            where.append("v.grade = ?")
-            params.append(grade)
-        if status:
-            where.append("s.status = ?")
-            params.append(status)
-        if rule_id:
-            where.append("EXISTS (SELECT 1 FROM json_each(v.rule_ids) WHERE json_each.value = ?)")
-            params.append(rule_id)
-        sql = _SUMMARY_SQL + (" WHERE " + " AND ".join(where) if where else "")
-        return self._rows(sql + " ORDER BY s.id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+        out: dict[str, list[int]] = {}
+        for row in self._rows(sql + " ORDER BY s.id", params):
+            out.setdefault(row["content_hash"], []).append(int(row["id"]))
+        return out
 
     def versions(self, submission_id: int) -> list[dict[str, Any]]:
         return self._rows("SELECT submission_id, version, user_id, content_hash, grade, score, created FROM versions "
@@ -235,6 +262,14 @@ class Store:
             "created": now()})
         self.set_status(submission_id, status)
         return did
+
+    def decision_for(self, submission_id: int, version: int) -> dict[str, Any] | None:
+        """The latest decision on one version (what that version's exports carry), or None."""
+        row = self._one("SELECT * FROM decisions WHERE submission_id = ? AND version = ? ORDER BY id DESC LIMIT 1",
+                        (submission_id, version))
+        if row is not None:
+            row["accepted"], row["rejected"] = json.loads(row["accepted"]), json.loads(row["rejected"])
+        return row
 
     def decisions(self, submission_id: int) -> list[dict[str, Any]]:
         rows = self._rows("SELECT * FROM decisions WHERE submission_id = ? ORDER BY id", (submission_id,))
@@ -356,6 +391,42 @@ def _version_row(sid: int, version: int, user_id: int, target: Target, review: R
 _TOKEN_SQL = """SELECT t.id, t.user_id, u.username, t.kind, t.prefix, t.note, t.created, t.last_used_s, t.revoked,
   t.expires_s FROM tokens t JOIN users u ON u.id = t.user_id"""
 _SUMMARY_SQL = """SELECT s.id, s.unit, s.user_id, s.project_name, s.status, s.created, s.updated,
-  v.version, v.grade, v.score, v.rule_ids
+  v.version, v.grade, v.score, v.rule_ids, v.content_hash, d.final_grade, d.reviewer AS decided_by, d.created AS decided
 FROM submissions s JOIN versions v ON v.submission_id = s.id
-  AND v.version = (SELECT max(version) FROM versions WHERE submission_id = s.id)"""
+  AND v.version = (SELECT max(version) FROM versions WHERE submission_id = s.id)
+LEFT JOIN decisions d ON d.id = (SELECT max(id) FROM decisions WHERE submission_id = s.id AND version = v.version)"""
+# the queue's orders (ties: newest submission first)
+QUEUE_SORTS = {"updated": "s.updated DESC, s.id DESC", "score_asc": "v.score ASC, s.id DESC",
+               "score_desc": "v.score DESC, s.id DESC", "project": "s.project_name ASC, s.id DESC",
+               "id": "s.id DESC"}
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _queue_filters(*, unit: str | None, grade: str | None, rule_id: str | None, status: str | None,
+                   q: str | None) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if unit is not None:
+        where.append("s.unit = ?")
+        params.append(unit)
+    if grade:
+        where.append("COALESCE(d.final_grade, v.grade) = ?")
+        params.append(grade)
+    if status:
+        where.append("s.status = ?")
+        params.append(status)
+    if rule_id:
+        where.append("EXISTS (SELECT 1 FROM json_each(v.rule_ids) WHERE json_each.value = ?)")
+        params.append(rule_id)
+    text = (q or "").strip()
+    if text:
+        match = "s.project_name LIKE ? ESCAPE '\\' OR s.unit LIKE ? ESCAPE '\\'"
+        params += [_like(text), _like(text)]
+        if text.isascii() and text.isdigit() and len(text) < 16:
+            match += " OR s.id = ?"
+            params.append(int(text))
+        where.append(f"({match})")
+    return (" WHERE " + " AND ".join(where) if where else ""), params

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -19,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
 from assistant.errors import AssistantError, InputError
-from assistant.report.export import EXPORT_TYPES, export_bytes
+from assistant.report.export import EXPORT_TYPES
 from assistant.web import service
 from assistant.web.auth import (
     CSRF_COOKIE,
@@ -113,10 +114,25 @@ def chosen_profile(form: Any) -> str | None:
     return str(form.get("profile") or "").strip()[:40] or None
 
 
+XLSX = EXPORT_TYPES["xlsx"]
+
+
+def _attachment(data: bytes, filename: str, media_type: str = XLSX) -> Response:
+    return Response(data, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @router.get("/ui/submit")
 def submit_page(request: Request) -> Response:
     return render(request, "submit.html", {"user": _user(request), "error": None, "json_text": "", "chosen": "",
-                                           **profile_choices(request)})
+                                           "styles": service.TEMPLATE_STYLES, **profile_choices(request)})
+
+
+@router.get("/ui/template.xlsx")
+def template_download(request: Request, style: str = "88") -> Response:
+    """The blank 申报表 to fill in and upload (88 or 101 style), for every signed-in user."""
+    _user(request)
+    data = service.template_bytes(style[:10])
+    return _attachment(data, f"target-template-{style}.xlsx")
 
 
 async def _target_from_form(form: Any) -> Any:
@@ -141,23 +157,73 @@ async def submit(request: Request) -> Response:
     except InputError as exc:
         return render(request, "submit.html", {"user": user, "error": str(exc), "chosen": profile or "",
                                                "json_text": str(form.get("json_text") or ""),
-                                               **profile_choices(request)}, status=400)
+                                               "styles": service.TEMPLATE_STYLES, **profile_choices(request)},
+                      status=400)
     return RedirectResponse(f"/ui/submissions/{sid}", status_code=303)
 
 
+def _queue_args(q: str, grade: str, rule_id: str, status: str, sort: str) -> dict[str, Any]:
+    """The queue's filters as given (garbage ignored, never an error): the form shows them, links keep them."""
+    return {"q": q.strip()[:100], "grade": grade if grade in GRADE_MEANING else "", "rule_id": rule_id.strip()[:50],
+            "status": status if status in service.STATUS_CN else "", "sort": sort if sort in service.SORT_CN else ""}
+
+
+def _filters(args: dict[str, Any]) -> dict[str, Any]:
+    return {"q": args["q"] or None, "grade": args["grade"] or None, "rule_id": args["rule_id"] or None,
+            "status": args["status"] or None, "sort": args["sort"] or "updated"}
+
+
+def _page_links(args: dict[str, Any], page: int, pages: int) -> list[tuple[int | None, str]]:
+    """(page or None for a gap, href) around the current page: first, last and two either side."""
+    keep = {k: v for k, v in args.items() if v}
+    shown = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    links: list[tuple[int | None, str]] = []
+    for k, n in enumerate(shown):
+        if k and n - shown[k - 1] > 1:
+            links.append((None, ""))
+        links.append((n, "?" + urlencode({**keep, "page": n})))
+    return links
+
+
 @router.get("/ui/submissions")
-def submissions(request: Request, grade: str = "", rule_id: str = "", status: str = "") -> Response:
+def submissions(request: Request, q: str = "", grade: str = "", rule_id: str = "", status: str = "",
+                sort: str = "", page: str = "1") -> Response:
     user = _user(request)
-    filters = {"grade": grade if grade in GRADE_MEANING else None, "rule_id": rule_id[:50] or None,
-               "status": status if status in service.STATUS_CN else None}
-    rows = service.list_for(request.app.state.store, user, **filters)
-    return render(request, "list.html", {"user": user, "rows": rows, "grade": grade, "rule_id": rule_id,
-                                         "status": status, "grades": list(GRADE_MEANING)})
+    args = _queue_args(q, grade, rule_id, status, sort)
+    number = int(page) if page.isascii() and page.isdigit() and len(page) < 7 else 1
+    result = service.queue(request.app.state.store, user, page=number, **_filters(args))
+    keep = {k: v for k, v in args.items() if v}
+    return render(request, "list.html", {
+        "user": user, "rows": result.rows, "total": result.total, "page": result.page, "pages": result.pages,
+        "page_links": _page_links(args, result.page, result.pages), "grades": list(GRADE_MEANING),
+        "prev_href": "?" + urlencode({**keep, "page": result.page - 1}) if result.page > 1 else None,
+        "next_href": "?" + urlencode({**keep, "page": result.page + 1}) if result.page < result.pages else None,
+        "sorts": service.SORT_CN, "export_href": "/ui/submissions/export.xlsx" + ("?" + urlencode(keep) if keep else ""),
+        **args})
+
+
+@router.get("/ui/submissions/export.xlsx")
+def submissions_export(request: Request, q: str = "", grade: str = "", rule_id: str = "", status: str = "",
+                       sort: str = "") -> Response:
+    """The filtered queue (every page) as an Excel summary: one row per project, a grade-distribution chart."""
+    user = _user(request)
+    data = service.queue_workbook(request.app.state.store, user, **_filters(_queue_args(q, grade, rule_id, status, sort)))
+    return _attachment(data, "queue-summary.xlsx")
+
+
+@router.get("/ui/batches/{job_id}/summary.xlsx")
+def batch_summary(job_id: int, request: Request) -> Response:
+    """A batch job's Excel summary (the same workbook as the queue's)."""
+    user = _user(request)
+    return _attachment(service.job_workbook(request.app.state.store, user, job_id), f"batch-{job_id}-summary.xlsx")
 
 
 def _detail_ctx(request: Request, user: User, submission_id: int, version: int | None) -> dict[str, Any]:
-    d = service.detail(request.app.state.store, user, submission_id, version)
+    store = request.app.state.store
+    d = service.detail(store, user, submission_id, version)
     r = d.review
+    decision = service.decision_for(store, submission_id, d.shown_version)  # what this version's exports carry
+    outcome = {i: "accept" for i in decision.accepted} | {i: "reject" for i in decision.rejected} if decision else {}
     by_row: dict[int, list] = defaultdict(list)
     for f in r.findings:
         if f.indicator_index is not None:
@@ -169,7 +235,7 @@ def _detail_ctx(request: Request, user: User, submission_id: int, version: int |
             "ratings": request.app.state.store.ratings(submission_id) if user.role != "unit" else [],
             "chosen": r.meta.profile, "arrow": ARROW,
             "cmp": summary_for(request.app.state.store, user, submission_id, d.shown_version),
-            **profile_choices(request)}
+            "decision": decision, "outcome": outcome, **profile_choices(request)}
 
 
 def draft_json(target: Any) -> str:
@@ -260,10 +326,31 @@ def export(submission_id: int, request: Request, format: str = "docx", version: 
     user = _user(request)
     if format not in EXPORT_TYPES:
         raise InputError("导出格式只支持 docx、xlsx 或 md", where="format")
-    service.visible(request.app.state.store, user, submission_id)
-    shown, review = request.app.state.store.review(submission_id, version)
-    return Response(export_bytes(review, format), media_type=EXPORT_TYPES[format],
-                    headers={"Content-Disposition": f'attachment; filename="review-{submission_id}-v{shown}.{format}"'})
+    shown, data = service.export_review(request.app.state.store, user, submission_id, version, format)
+    return _attachment(data, f"review-{submission_id}-v{shown}.{format}", EXPORT_TYPES[format])
+
+
+@router.get("/ui/password")
+def password_page(request: Request) -> Response:
+    return render(request, "password.html", {"user": _user(request), "min_length": service.MIN_PASSWORD})
+
+
+@router.post("/ui/password")
+async def change_password(request: Request) -> Response:
+    """Change one's own password; the user's other sessions end (this one stays signed in)."""
+    user = _user(request)
+    form = await _form(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        ended = await run_in_threadpool(
+            service.change_password, request.app.state.store, user, str(form.get("current_password") or ""),
+            str(form.get("new_password") or ""), str(form.get("confirm_password") or ""),
+            keep_token_hash=token_hash(token) if token else None)
+    except InputError as exc:
+        return render(request, "password.html", {"user": user, "min_length": service.MIN_PASSWORD, "error": str(exc)},
+                      status=400)
+    notice = "密码已修改。" + (f"其他 {ended} 处登录已退出。" if ended else "")
+    return render(request, "password.html", {"user": user, "min_length": service.MIN_PASSWORD, "notice": notice})
 
 
 def _short(exc: Exception) -> str:

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from assistant.errors import InputError, NotFoundError
-from assistant.web import api_admin, profiles, service
+from assistant.web import api_admin, profiles, service, wording
 from assistant.web.auth import ROLES, ForbiddenError, User, now_s
 from assistant.web.ui import _SEV_CN, _form, _user, render
 
@@ -241,5 +241,7 @@ def audit_page(request: Request, who: str = "", action: str = "", limit: int = 3
         rows = [r for r in rows if r["user"] == who]
     if action:
         rows = [r for r in rows if r["action"] == action]
+    rows = [{**r, "object_cn": wording.audit_object(r["object"]),
+             "details": wording.audit_detail(r["detail"], request)} for r in rows]
     return _page(request, "admin_audit.html", user, {"rows": rows, "who": who[:100], "action": action[:50],
                                                       "audit_cn": AUDIT_CN})

@@ -34,13 +34,13 @@ def pick_versions(versions: list[int], base: int | None, head: int | None) -> tu
         raise NotFoundError("该提交没有任何版本", where="versions")
     for label, v in (("对比版本", head), ("基准版本", base)):
         if v is not None and v not in versions:
-            raise NotFoundError(f"未找到{label} v{v}（共 {len(versions)} 个版本）", where=f"version {v}")
+            raise NotFoundError(f"未找到{label}第 {v} 版（共 {len(versions)} 个版本）", where=f"version {v}")
     if head is None:
         head = versions[-1]
     if base is None:
         earlier = [v for v in versions if v < head]
         if not earlier:
-            raise NotFoundError(f"v{head} 之前没有版本，无法与上一版对比", where=f"version {head}")
+            raise NotFoundError(f"第 {head} 版之前没有版本，无法与上一版对比", where=f"version {head}")
         base = earlier[-1]
     return base, head
 

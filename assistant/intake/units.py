@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_MONEY = {"元": 1.0, "万元": 1e4, "千元": 1e3, "亿元": 1e8}
-_PERIODS = {"年": "年", "月": "月", "天": "天", "日": "天"}
-_COUNT_SYNONYMS = {"生": "人", "名": "人", "位": "人", "人次": "人", "学生": "人", "平米": "平方米", "㎡": "平方米",
-                   "千米": "公里", "km": "公里"}
+_MONEY = {"元": 1.0, "万元": 1e4, "万": 1e4, "千元": 1e3, "百万元": 1e6, "亿元": 1e8, "亿": 1e8}
+_PERIODS = {"年": "年", "月": "月", "天": "天", "日": "天", "季": "季", "季度": "季", "个月": "月"}
+# 人次 is not 人: a cost per person-time is multiplied by person-times, never by the head count
+_COUNT_SYNONYMS = {"生": "人", "名": "人", "位": "人", "学生": "人", "平米": "平方米", "㎡": "平方米", "千米": "公里",
+                   "km": "公里", "人日": "人天"}
 _COMPOUND = re.compile(r"^(人|生|户|村|辆|台|套)(天|日|月|年)$")  # 人天, 人月, 辆天: a count and a period in one word
-PERIODS_PER_YEAR = {"年": 1.0, "月": 12.0}  # days per year depend on the work (200 school days): never converted
+PERIODS_PER_YEAR = {"年": 1.0, "季": 4.0, "月": 12.0}  # days per year depend on the work (200 school days): never converted
 
 
 @dataclass(frozen=True)
