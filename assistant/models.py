@@ -8,9 +8,11 @@ Output side: `Finding` (rules), `Precedent` / `IndicatorHint` (retrieve),
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from assistant.dimensions import DimensionKey
 from assistant.labels import indicator_label
@@ -63,6 +65,23 @@ def _to_text(v: Any) -> Any:
     return v
 
 
+def _number_shown(v: float) -> str:
+    """NaN / Infinity / -Infinity as JSON writes them, other numbers as written (1e309 arrives as Infinity)."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity（超出数值范围）" if v > 0 else "-Infinity（超出数值范围）"
+    return f"{v:g}"
+
+
+def _non_negative_finite(v: float | None) -> float | None:
+    """Money and quantities: a finite number ≥ 0, or nothing. NaN, ±Infinity (1e309 in JSON) and negatives are
+    refused here, so every way a draft arrives (JSON, JSONL, Excel, the web) is held to the same rule."""
+    if v is not None and (not math.isfinite(v) or v < 0):
+        raise PydanticCustomError("money_invalid", "必须是不小于 0 的有限数字，收到 {got}", {"got": _number_shown(v)})
+    return v
+
+
 class Indicator(Strict):
     """One third-level indicator row, as filed (verbatim strings)."""
 
@@ -89,8 +108,13 @@ class BudgetLine(Strict):
     amount_wan: float | None = None
     quantity: float | None = None
     quantity_unit: str = ""
-    unit_price: str = ""
+    unit_price: str = ""  # free text (「200元/人·天」): never used in arithmetic
     basis: str = ""
+
+    @field_validator("amount_wan", "quantity")
+    @classmethod
+    def _amounts(cls, v: float | None) -> float | None:
+        return _non_negative_finite(v)
 
 
 class Target(Strict):
@@ -126,6 +150,11 @@ class Target(Strict):
     @classmethod
     def _text(cls, v: Any) -> Any:
         return _to_text(v)
+
+    @field_validator("amount_total_wan", "amount_fiscal_wan", "amount_other_wan", "prior_amount_wan")
+    @classmethod
+    def _money(cls, v: float | None) -> float | None:
+        return _non_negative_finite(v)
 
 
 class ParsedValue(Strict):

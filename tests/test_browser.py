@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+FLAGS = ["--no-sandbox", "--lang=zh-CN", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
 
@@ -132,11 +132,13 @@ def test_unit_submits_draft_and_sees_grade(server):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium fonts-wqy-microhei)")
 def test_admin_manages_users_tokens_profiles_and_batches(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
+    import json
+
     import httpx
+    from openpyxl import load_workbook
 
     SHOTS.mkdir(exist_ok=True)
     draft = (ROOT / "samples" / "draft.json").read_text(encoding="utf-8")
-    import json
 
     record = json.loads(draft)
     batch = tmp_path / "批量草稿.jsonl"
@@ -208,9 +210,22 @@ def test_admin_manages_users_tokens_profiles_and_batches(server, tmp_path):
         assert page.locator("table.job-items a", has_text="查看审核结果").count() == 2
         assert "第2行" in page.locator("table.job-items").inner_text()
         page.screenshot(path=str(SHOTS / "batch_status.png"), full_page=True)
+        # the Excel summary: one row per reviewed target, in file order; the bad line is not a target
+        with page.expect_download() as download:
+            page.click("[data-testid=job-summary]")
+        summary = tmp_path / "汇总.xlsx"
+        download.value.save_as(summary)
+        book = load_workbook(summary)
+        rows = list(book["审核汇总"].iter_rows(values_only=True))
+        heads = list(rows[0])
+        body = [r for r in rows[1:] if isinstance(r[0], int)]
+        assert [r[heads.index("项目名称")] for r in body] == ["慢速：雾炮车抑尘降尘服务", "慢速：城区道路洒水降尘服务"]
+        assert all(r[heads.index("系统初评等级")] in {"优", "良", "中", "差"} for r in body)
+        assert book["等级分布"]._charts
         page.locator("table.job-items a", has_text="查看审核结果").first.click()
         page.wait_for_url(server + "/ui/submissions/*")
-        assert "规则配置：xinjiang" in page.locator("main").inner_text()
+        footer = page.locator("main").inner_text()
+        assert "评审方式：离线评审" in footer and "规则配置：新疆" in footer and "（xinjiang）" in footer
         page.click("header nav >> text=审计")
         page.wait_for_url(server + "/ui/admin/audit")
         assert "撤销令牌" in page.locator("table.audit").inner_text()
@@ -329,9 +344,10 @@ def _paste_json(page, text: str) -> None:  # type: ignore[no-untyped-def]
     page.fill("details.advanced textarea[name=json_text]", text)
 
 
-def _fill_template(path: Path, *, name: str, goal: str, rows: list[tuple[str, str, str]]) -> None:
+def _fill_template(path: Path, *, name: str, goal: str, rows: list[tuple[str, str, str]]) -> dict[str, int]:
     """Fill the downloaded blank 申报表 as a unit would: the project name and annual goal beside their labels, each
-    (二级指标, 三级指标, 指标值) in the first free row of that 二级指标's block."""
+    (二级指标, 三级指标, 指标值) in the first free row of that 二级指标's block. A value starting with 「=」 is stored as
+    text, as Excel keeps it when typed with a leading apostrophe. Returns each indicator's worksheet row."""
     from openpyxl import load_workbook
 
     wb = load_workbook(path)
@@ -340,23 +356,32 @@ def _fill_template(path: Path, *, name: str, goal: str, rows: list[tuple[str, st
         for cell in row:
             if cell.value in ("项目名称", "年度目标"):
                 ws.cell(row=cell.row, column=cell.column + 1, value=name if cell.value == "项目名称" else goal)
+    where: dict[str, int] = {}
     for level2, indicator, value in rows:
         start = next(c.row for c in ws["B"] if c.value == level2)
         free = next(r for r in range(start, start + 3) if not ws.cell(row=r, column=3).value)
         ws.cell(row=free, column=3, value=indicator)
-        ws.cell(row=free, column=4, value=value)
+        cell = ws.cell(row=free, column=4, value=value)
+        if value.startswith("="):
+            cell.data_type = "s"  # text, not a formula
+        where[indicator] = free
     wb.save(path)
+    return where
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium fonts-wqy-microhei)")
-def test_unit_fills_excel_template_and_reviewer_decision_reaches_the_docx(server, tmp_path):
-    """A unit downloads the blank 88-style template, fills it, uploads it and sees the row-by-row advice; a reviewer
-    accepts one suggestion, rejects another and passes it as 良: the page and the exported 审核意见表 say so."""
+def test_unit_fills_excel_template_and_reviewer_decision_reaches_the_exports(server, tmp_path):
+    """A unit downloads the blank 88-style template, fills it (a satisfaction target typed as the text 「=100%」),
+    uploads it and sees the row-by-row advice naming the Excel rows; a reviewer accepts one suggestion, rejects
+    another and passes it with a grade other than the machine's: the page, the queue (searched by a word of the
+    project name) and both exported 审核意见表 (.docx, .xlsx) say so, with the machine grade labelled as such."""
     sync_api = pytest.importorskip("playwright.sync_api")
     from docx import Document
+    from openpyxl import load_workbook
 
     SHOTS.mkdir(exist_ok=True)
     blank = tmp_path / "申报表.xlsx"
+    name = "老城区主干道机扫洒水保洁服务"
     csp_errors: list[str] = []
     with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
         ctx = _browser(p, profile)
@@ -364,59 +389,117 @@ def test_unit_fills_excel_template_and_reviewer_decision_reaches_the_docx(server
         page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
         _login(page, server, "unitA")
         page.wait_for_url(server + "/ui/submit")
+        # another project in the queue, which the search below must hide
+        _paste_json(page, (ROOT / "samples" / "draft.json").read_text(encoding="utf-8"))
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/ui/submissions/*")
+        page.click("header nav >> text=提交草稿")
+        page.wait_for_url(server + "/ui/submit")
         assert not page.locator("details.advanced textarea[name=json_text]").is_visible()  # JSON is the advanced way
         with page.expect_download() as download:
             page.click("[data-testid=template-88]")
         download.value.save_as(blank)
-        _fill_template(blank, name="城区道路洒水降尘服务", goal="全年对城区主干道洒水降尘，改善空气质量",
-                       rows=[("数量指标", "洒水车辆数", "10"), ("数量指标", "洒水道路里程", "≥120公里"),
-                             ("时效指标", "服务周期", "180"), ("服务对象满意度指标", "市民满意度", "≥90%")])
+        where = _fill_template(blank, name=name, goal="全年对城区主干道洒水降尘，改善空气质量",
+                               rows=[("数量指标", "洒水车辆数", "10"), ("数量指标", "洒水道路里程", "≥120公里"),
+                                     ("时效指标", "服务周期", "180"), ("服务对象满意度指标", "市民满意度", "=100%")])
         page.set_input_files("input[name=file]", str(blank))
         page.screenshot(path=str(SHOTS / "submit_excel.png"), full_page=True)
         page.click("button[type=submit]")
         page.wait_for_url(server + "/ui/submissions/*")
         detail = page.url
-        assert page.locator("h1").first.inner_text() == "城区道路洒水降尘服务"
-        rows = page.locator("table.indicators")
-        assert "洒水车辆数" in rows.inner_text() and "没有计量单位" in rows.inner_text()
+        assert page.locator("h1").first.inner_text() == name
+        machine = page.locator("[data-testid=grade] .grade").inner_text()
+        assert machine in {"优", "良", "中", "差"}
+        rows = page.locator("table.indicators tbody tr")
+        vehicles = rows.filter(has_text="洒水车辆数").inner_text()
+        assert f"第1个指标（Excel 第{where['洒水车辆数']}行）「洒水车辆数」" in vehicles and "没有计量单位" in vehicles
+        assert "建议：" in vehicles
+        satisfaction = rows.filter(has_text="市民满意度")
+        assert satisfaction.locator("td").nth(4).inner_text() == "=100%"  # read as text, not as a formula
+        said = satisfaction.locator("td").nth(5).inner_text()
+        assert f"第4个指标（Excel 第{where['市民满意度']}行）「市民满意度」" in said and "100%" in said and "建议：" in said
+        fixes = page.locator("table.suggestions tbody tr")
+        assert "≥10辆" in fixes.filter(has_text="洒水车辆数：10").inner_text()
+        assert "≥90%" in fixes.filter(has_text="市民满意度：=100%").inner_text()
         assert page.locator("[data-testid=export-docx]").is_visible()
         assert page.locator("[data-testid=final-grade]").count() == 0
+        page.screenshot(path=str(SHOTS / "result_excel.png"), full_page=True)
         ctx.close()
+    final = "良" if machine != "良" else "中"
+    opinion = "同意车辆数按建议修改，服务周期按原值。"
     with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
         ctx = _browser(p, profile)
         page = ctx.new_page()
         page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
         _login(page, server, "rev")
         page.wait_for_url(server + "/ui/submissions")
-        page.goto(detail)
-        page.check("input[name=s_0][value=accept]")
-        page.check("input[name=s_1][value=reject]")
-        page.select_option("select[name=final_grade]", "良")
-        page.fill("textarea[name=opinion]", "同意车辆数按建议修改，服务周期按原值。")
+        # the queue: a word of the project name finds it and hides the others
+        assert page.locator("table.queue tbody tr", has_text="雾炮车抑尘降尘服务").count() >= 1
+        page.fill("[data-testid=queue-filters] input[name=q]", "机扫")
+        page.click("[data-testid=queue-filters] button[type=submit]")
+        page.wait_for_url(server + "/ui/submissions?*")
+        queue = page.locator("table.queue tbody tr")
+        assert queue.count() == 1 and name in queue.first.inner_text()
+        assert "雾炮车" not in page.locator("table.queue").inner_text()
+        assert page.locator("[data-testid=queue-count]").inner_text().startswith("共 1 项")
+        page.screenshot(path=str(SHOTS / "queue_search.png"), full_page=True)
+        page.click(f"table.queue >> text={name}")
+        page.wait_for_url(detail)
+        accepted = page.locator("table.suggestions tbody tr", has_text="洒水车辆数：10")
+        rejected = page.locator("table.suggestions tbody tr", has_text="服务周期：180")
+        accepted.locator("input[type=radio][value=accept]").check()
+        rejected.locator("input[type=radio][value=reject]").check()
+        numbers = (accepted.locator("td").first.inner_text(), rejected.locator("td").first.inner_text())
+        page.select_option("select[name=final_grade]", final)
+        page.fill("textarea[name=opinion]", opinion)
         page.click("button[value=passed]")
         page.wait_for_url(detail)
-        assert page.locator("[data-testid=final-grade] .grade").inner_text() == "良"
+        assert page.locator("[data-testid=final-grade] .grade").inner_text() == final
         assert "审核人最终等级" in page.locator("[data-testid=final-grade]").inner_text()
         assert "系统评分" in page.locator("[data-testid=grade]").inner_text()
-        marks = page.locator("[data-testid=outcome]")
-        assert marks.nth(0).inner_text() == "已采纳" and marks.nth(1).inner_text() == "未采纳"
-        assert "同意车辆数按建议修改" in page.locator("[data-testid=decisions]").inner_text()
+        assert page.locator("[data-testid=grade] .grade").inner_text() == machine
+        def outcome(text: str) -> str:
+            return page.locator("table.suggestions tbody tr", has_text=text).locator("[data-testid=outcome]").inner_text()
+
+        assert outcome("洒水车辆数：10") == "已采纳" and outcome("服务周期：180") == "未采纳"
+        assert outcome("市民满意度：=100%") == "未处理"
+        record = page.locator("[data-testid=decisions] tbody tr").first.inner_text()
+        assert opinion in record and "审核通过" in record
+        assert f"采纳 #{numbers[0]}" in record and f"未采纳 #{numbers[1]}" in record
         page.screenshot(path=str(SHOTS / "decision.png"), full_page=True)
         with page.expect_download() as download:
             page.click("[data-testid=export-docx]")
-        path = tmp_path / "审核意见表.docx"
-        download.value.save_as(path)
-        page.goto(server + "/ui/submissions?q=洒水")
-        row = page.locator("table.queue tbody tr").first
-        assert "良" in row.locator("[data-testid=queue-grade]").inner_text() and "审核通过" in row.inner_text()
+        docx_path = tmp_path / "审核意见表.docx"
+        download.value.save_as(docx_path)
+        with page.expect_download() as download:
+            page.click("[data-testid=export-xlsx]")
+        xlsx_path = tmp_path / "审核意见表.xlsx"
+        download.value.save_as(xlsx_path)
+        page.goto(server + "/ui/submissions")
+        page.fill("[data-testid=queue-filters] input[name=q]", "主干道")
+        page.click("[data-testid=queue-filters] button[type=submit]")
+        page.wait_for_url(server + "/ui/submissions?*")
+        row = page.locator("table.queue tbody tr", has_text=name)
+        assert row.count() == 1 and "审核通过" in row.inner_text()
+        assert row.locator("[data-testid=queue-grade] .grade").inner_text() == final
+        assert "审核人最终等级" in row.locator("[data-testid=queue-grade]").inner_text()
+        assert f"系统初评 {machine}" in row.inner_text()
+        page.screenshot(path=str(SHOTS / "queue_decided.png"), full_page=True)
         ctx.close()
     assert not csp_errors, csp_errors
-    doc = Document(str(path))
+    doc = Document(str(docx_path))
     cells = [[c.text for c in r.cells] for t in doc.tables for r in t.rows]
     summary = {r[0]: r[1] for r in cells if len(r) == 2}
-    assert summary["审核人最终等级"] == "良" and summary["审核结论"] == "审核通过" and summary["审核人"] == "rev"
-    assert summary["审核意见"] == "同意车辆数按建议修改，服务周期按原值。"
-    assert summary["系统初评（系统评分）"].endswith("分）")
-    handled = [(r[1], r[3]) for r in cells if len(r) == 5 and r[1] in ("已采纳", "未采纳")]
-    assert handled[0][0] == "已采纳" and "洒水车辆数" in handled[0][1] and handled[1][0] == "未采纳"
+    assert summary["审核人最终等级"] == final and summary["审核结论"] == "审核通过" and summary["审核人"] == "rev"
+    assert summary["审核意见"] == opinion
+    assert summary["系统初评（系统评分）"].startswith(machine) and summary["系统初评（系统评分）"].endswith("分）")
+    handled = [r for r in cells if len(r) == 5 and r[1] in ("已采纳", "未采纳")]
+    marked = {r[1]: (r[0], r[3]) for r in handled}
+    assert len(handled) == 2 and marked["已采纳"][0] == numbers[0] and marked["未采纳"][0] == numbers[1]
+    assert "洒水车辆数" in marked["已采纳"][1] and "≥10辆" in marked["已采纳"][1] and "服务周期" in marked["未采纳"][1]
     assert any(p.text == "九、审核人意见" for p in doc.paragraphs)
+    sheet = load_workbook(xlsx_path)["审核意见表"]
+    flat = [str(v) for r in sheet.iter_rows(values_only=True) for v in r if v is not None]
+    assert "九、审核人意见" in flat and "审核人最终等级" in flat and final in flat and opinion in flat
+    assert "系统初评等级（系统评分）" in flat and any(v.startswith(machine) and v.endswith("分）") for v in flat)
+    assert "已采纳" in flat and "未采纳" in flat and any("≥10辆" in v for v in flat)

@@ -363,9 +363,14 @@ def test_suggestions_rechecked_by_rules(fake_openai: FakeOpenAI, tmp_path: Path,
 
     monkeypatch.setattr(suggestions, "findings_after", recheck)
     inp = make_input()
-    res = suggestions.recheck_suggestions(inp, make_critic(fake_openai, tmp_path).critique(inp), load_profile())
-    assert len(res.suggestions) == 1 and res.suggestions[0].action == "revise"
-    assert "C-15" in res.suggestions[0].reason
+    answer = make_critic(fake_openai, tmp_path).critique(inp)
+    assert len(answer.suggestions) == 2
+    # the error drops one suggestion; a warning the rules would newly raise drops the other
+    assert suggestions.recheck_suggestions(inp, answer, load_profile()).suggestions == []
+    monkeypatch.setattr(suggestions, "findings_after",
+                        lambda inp, batch, profile: [[] if "万元/公里" not in s.value else one(s) for s in batch])
+    kept = suggestions.recheck_suggestions(inp, answer, load_profile()).suggestions
+    assert len(kept) == 1 and kept[0].action == "revise"
 
 
 # ---------------------------------------------------------------- cache, secrets, batches

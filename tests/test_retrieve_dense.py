@@ -41,7 +41,7 @@ def test_no_unrelated_project_is_presented_as_similar(deps) -> None:
     or hardship-relief project is shown as similar, and the review says no close approved project exists."""
     r = review(read_targets(ROOT / "samples" / "draft.json")[0], deps)
     assert r.precedents == []
-    assert "没有与本项目相近" in (r.meta.retrieval_note or "") and "corpus import" in (r.meta.retrieval_note or "")
+    assert "没有与本项目相近" in (r.meta.retrieval_note or "") and "导入本单位的历史批复" in (r.meta.retrieval_note or "")
     assert not [s for s in r.suggestions if s.source == "precedent"]  # no hint borrowed from an unrelated project
 
 

@@ -184,7 +184,9 @@ def test_golden_fog_cannon_truck() -> None:
     assert "预算" in t.indicators[ff04.indicator_index].value  # 控制在预算内
     s10 = of(fs, "S-10")[0]
     assert t.indicators[s10.indicator_index].level2 == "时效指标"
-    assert any(t.indicators[f.indicator_index].level1 == "效益指标" for f in of(fs, "R-08"))
+    r08 = of(fs, "R-08")
+    assert any(f.indicator_index is not None and t.indicators[f.indicator_index].level1 == "效益指标" for f in r08)
+    assert [f.field for f in r08 if f.indicator_index is None] == ["indicators"]  # the category-level finding
     assert_well_formed(fs, t)
 
 

@@ -151,7 +151,7 @@ def test_admin_switches_and_uploads_profiles(app, admin):
                                                  "profile": "bureau"}, follow_redirects=False)
     sid = int(r.headers["location"].rsplit("/", 1)[1])
     page = unit.get(f"/ui/submissions/{sid}", headers=HTML).text
-    assert "规则配置：bureau" in page and "[S-06]" not in page
+    assert "规则配置：本局配置（bureau）" in page and "[S-06]" not in page
     r = _post(unit, "/ui/submit", "/ui/submit", {"json_text": json.dumps(DRAFT, ensure_ascii=False),
                                                  "profile": "nope"})
     assert r.status_code == 400 and "未知的规则配置" in r.text

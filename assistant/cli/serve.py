@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,9 +23,13 @@ from assistant.cli.errors import handle_errors
               help="网页会话闲置多久后失效（分钟，默认 60 或 ASSISTANT_SESSION_IDLE_MINUTES）")
 @click.option("--session-max-hours", type=click.FloatRange(min=0.1), default=None,
               help="网页会话登录后最长有效期（小时，默认 8 或 ASSISTANT_SESSION_MAX_HOURS）")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="IP",
+              help="可信反向代理的地址（可多次给出；默认无，或 ASSISTANT_TRUSTED_PROXIES，逗号分隔）："
+                   "只有来自这些地址的 X-Forwarded-For / X-Forwarded-Proto 才被采信")
 @handle_errors
 def serve_command(host: str, port: int, db: Path | None, init_admin: str | None, max_upload_mb: int,
-                  session_idle_minutes: float | None, session_max_hours: float | None) -> None:
+                  session_idle_minutes: float | None, session_max_hours: float | None,
+                  trusted_proxies: tuple[str, ...]) -> None:
     """启动网页服务与 JSON API（FastAPI + uvicorn）。"""
     import uvicorn
 
@@ -48,4 +55,18 @@ def serve_command(host: str, port: int, db: Path | None, init_admin: str | None,
         overrides["session_max_s"] = session_max_hours * 3600
     app = create_app(settings, config=WebConfig.from_env(**overrides), store=store)
     click.echo(f"绩效目标审核助手已启动：http://{host}:{port}/  （API 文档：http://{host}:{port}/docs）")
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
+                **proxy_options(trusted_proxies))
+
+
+def proxy_options(trusted: tuple[str, ...] | list[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """uvicorn's forwarded-header settings: trusted only from the proxies the admin names (none by default).
+
+    uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1, so anyone on the host could pick the client
+    address the login rate limiter sees."""
+    env = os.environ if environ is None else environ
+    names = [p.strip() for p in trusted if p.strip()] or \
+        [p.strip() for p in (env.get("ASSISTANT_TRUSTED_PROXIES") or "").split(",") if p.strip()]
+    if not names:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(names)}

@@ -111,7 +111,8 @@ def _titles(findings: list[Finding]) -> str:
     for rule_id, n in counts.most_common(4):
         title = RULES[rule_id].title
         parts.append(f"{title}（{n}处）" if n > 1 else title)
-    return "；".join(parts)
+    rest = sum(n for _, n in counts.most_common()[4:])
+    return "；".join(parts) + (f"；另{rest}项见下方问题清单" if rest else "")  # the count above always adds up
 
 
 def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] | None = None,
@@ -163,11 +164,17 @@ _FUND_NOTES = {
 _UNUSABLE_NOTE = {"fund_fit": "未填资金总额，无法判断资金与产出是否匹配，按评分细则“缺失或无法使用”计最低分"}
 
 
-def fund_notes(feats: dict[str, float], coef: dict[str, float]) -> tuple[list[str], list[int]]:
-    """The 资金匹配性 deficits that no rule finding names (weighted features only), or why it scores 1."""
+_NO_PRODUCT_NOTE = "没有可以相乘的单位成本和数量指标，无法用“单位成本×数量”与资金总额相互印证"
+
+
+def fund_notes(feats: dict[str, float], coef: dict[str, float], *, has_products: bool = True
+               ) -> tuple[list[str], list[int]]:
+    """The 资金匹配性 deficits that no rule finding names (weighted features only), or why it scores 1. Without any
+    unit cost × quantity product the note says so instead of describing a comparison that was never made."""
     if unusable(feats, "fund_fit"):
         return [_UNUSABLE_NOTE["fund_fit"]], []
-    notes = [text for key, text in _FUND_NOTES.items() if feats.get(key) and coef.get(key, 0.0)]
+    notes = [text if key != "fund_unverified" or has_products else _NO_PRODUCT_NOTE
+             for key, text in _FUND_NOTES.items() if feats.get(key) and coef.get(key, 0.0)]
     return notes, []
 
 
@@ -244,7 +251,8 @@ class OfflineCritic:
         dims = {}
         cal = self.calibration.dimensions
         extra = {"relevance": relevance_notes(inp), "suitability": suitability_notes(inp, cal["suitability"].coef),
-                 "fund_fit": fund_notes(feats["fund_fit"], cal["fund_fit"].coef)}
+                 "fund_fit": fund_notes(feats["fund_fit"], cal["fund_fit"].coef,
+                                        has_products=bool(inp.facts.implied_totals))}
         for d in DIMENSION_KEYS:
             notes, rows = extra.get(d, ([], []))
             evidence = sorted({f.indicator_index for f in inp.findings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import math
 import re
 from functools import lru_cache
 
@@ -367,6 +368,10 @@ def _number(raw: str, compact: str, unit_c: str, flags: list[str]) -> ParsedValu
         assert m is not None
         number, high = _to_float(m.group("num")), None
         u = normalise_unit(m.group("unit"))
+    if not math.isfinite(number) or (high is not None and not math.isfinite(high)):
+        # hundreds of digits overflow to inf: not a target anyone can meet, and never to be used in arithmetic
+        _add(flags, "number_out_of_range")
+        return ParsedValue(raw=raw, kind="unparseable", op=None if op == "range" else op, unit=u or unit_c, flags=flags)
     date_col = bool(unit_c) and any(h in unit_c for h in DATE_UNIT_HINTS)
     if not u and unit_c and not date_col:
         u = unit_c

@@ -9,13 +9,14 @@ Only structural problems raise `InputError`; empty values stay "" for the rules 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import InputError
-from assistant.intake.xlsx_grid import Cell, Grid, col_letter, read_grid, where
+from assistant.intake.xlsx_grid import Cell, Grid, col_letter, install_fast_sheet_size, read_grid, where
 from assistant.intake.xlsx_labels import (
     AMOUNT_FIELDS,
     ANNUAL_COLUMN,
@@ -40,6 +41,7 @@ __all__ = ["read_targets", "write_template"]
 _PROJECT = "project_name"
 _YEAR = re.compile(r"((?:19|20)\d{2})\s*年?")
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?")
+_AMOUNT_CN = {"amount_total": "资金总额", "amount_fiscal": "财政拨款", "amount_other": "其他资金", "prior_amount": "上年预算"}
 _IND_FIELDS = ("level1", "level2", "name", "value", "operator", "unit", "basis", "explanation")
 
 
@@ -63,6 +65,7 @@ def read_targets(path: Path, *, sheet: str | None = None, max_bytes: int = MAX_F
     path = Path(path)
     shown = display_name or path.name
     check_workbook_file(path, max_bytes=max_bytes, display_name=shown)
+    install_fast_sheet_size()  # a sheet without <dimension> is not scanned whole before being read
     fh = path.open("rb")  # a file object: openpyxl then ignores the name's extension (.xls named .xlsx…)
     try:
         wb = openpyxl.load_workbook(fh, read_only=True, data_only=True, keep_links=False)
@@ -83,7 +86,7 @@ def read_targets(path: Path, *, sheet: str | None = None, max_bytes: int = MAX_F
             if not hasattr(ws, "iter_rows"):  # a chartsheet
                 searched.append(f"「{name}」（图表工作表）")
                 continue
-            grid = read_grid(ws, name, archive)
+            grid = read_grid(ws, name, archive, table_start=_has_project_label)
             found = _read_sheet(grid)
             targets.extend(found)
             searched.append(f"「{name}」第1–{grid.max_row}行" if grid.max_row else f"「{name}」（空）")
@@ -177,7 +180,7 @@ def _header_fields(grid: Grid, lo: int, hi: int) -> dict[str, Any]:
                 at = row.get(annual_col)
                 cand.value, cand.annual = (at, True) if at is not None and annual_col > c else (value, False)
             cands.append(cand)
-    return _choose(cands, default_factor, title_year)
+    return _choose(cands, default_factor, title_year, grid.sheet)
 
 
 def _annual_amount_column(grid: Grid, rows: list[int]) -> tuple[int | None, int | None]:
@@ -224,7 +227,8 @@ def _value_for(grid: Grid, r: int, i: int, cols: list[int], fld: str) -> tuple[C
     return None, None
 
 
-def _choose(cands: list[_Cand], default_factor: float | None, title_year: int | None) -> dict[str, Any]:
+def _choose(cands: list[_Cand], default_factor: float | None, title_year: int | None,
+            sheet: str) -> dict[str, Any]:
     best: dict[str, _Cand] = {}
     for cand in sorted(cands, key=lambda k: (k.prio, not k.annual, k.row, k.col)):
         if cand.value is None or not cand.value.text:
@@ -248,6 +252,9 @@ def _choose(cands: list[_Cand], default_factor: float | None, title_year: int | 
         if found is None or found.value is None:
             continue
         amount = _amount(found, default_factor)
+        if amount is not None and (not math.isfinite(amount) or amount < 0):
+            raise InputError(f"「{norm_label(found.label)}」（{_AMOUNT_CN[fld]}）必须是不小于 0 的有限数字，"
+                             f"收到「{found.value.text}」", where=where(sheet, found.row))
         if amount is None:
             notes.append(f"「{norm_label(found.label)}」的值「{found.value.text}」不是金额，未导入")
         out[fld] = amount

@@ -14,6 +14,9 @@ import re
 import zipfile
 import zlib
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,6 +27,20 @@ from assistant.intake.xlsx_formulas import Formula, formula_value, scan_formulas
 MAX_COLS = 64  # cells beyond column BL are ignored
 MAX_ROWS = 100_000
 MAX_CELLS = 1_000_000  # non-empty cells per sheet
+MAX_ROWS_PER_TABLE = 500  # indicator rows per 申报表 (real ones have dozens) where a server reads uploads
+TABLE_HEAD_ROWS = 40  # the header block above the indicators, counted with them
+# The per-table cap in force (None: none, as for local files); the web sets it around reading an upload.
+TABLE_ROW_CAP: ContextVar[int | None] = ContextVar("TABLE_ROW_CAP", default=None)
+
+
+@contextmanager
+def table_row_cap(rows: int = MAX_ROWS_PER_TABLE) -> Iterator[None]:
+    """Within this block (this thread / task), a table longer than `rows` indicator rows stops the read."""
+    token = TABLE_ROW_CAP.set(rows)
+    try:
+        yield
+    finally:
+        TABLE_ROW_CAP.reset(token)
 
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="\$?([A-Z]{1,3})\$?(\d+):\$?([A-Z]{1,3})\$?(\d+)"')
 
@@ -132,12 +149,57 @@ def cell_text(value: Any, number_format: str | None) -> tuple[str, float | None]
     return str(value).strip(), None
 
 
+def install_fast_sheet_size() -> None:
+    """Make openpyxl's read-only sheets look for a declared <dimension> only before <sheetData> starts.
+
+    openpyxl scans the whole sheet XML when <dimension> is missing (openpyxl's own write_only files omit it), at
+    load time, for every sheet: ~10 s for 100k rows before a single row is read. The result is the same: the
+    dimension element, if any, precedes <sheetData>; without one the size stays unset (read_grid resets it anyway).
+    """
+    from xml.etree.ElementTree import iterparse
+
+    try:  # private openpyxl names: another openpyxl version keeps its own (slower, equally correct) behaviour
+        from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+        from openpyxl.worksheet._reader import DATA_TAG, DIMENSION_TAG
+        from openpyxl.worksheet.dimensions import SheetDimension
+    except ImportError:
+        return
+    if not hasattr(ReadOnlyWorksheet, "_get_size") or getattr(ReadOnlyWorksheet, "_fast_size", False):
+        return
+
+    def _get_size(self: Any) -> None:
+        src = self._get_source()
+        try:
+            for _event, element in iterparse(src, events=("start",)):
+                if element.tag == DIMENSION_TAG:
+                    dims = SheetDimension.from_tree(element).boundaries
+                    if dims is not None:
+                        self._min_column, self._min_row, self._max_column, self._max_row = dims
+                    return
+                if element.tag == DATA_TAG:
+                    return
+        finally:
+            src.close()
+
+    ReadOnlyWorksheet._get_size = _get_size
+    ReadOnlyWorksheet._fast_size = True
+
+
+def _mentions_project(row: dict[int, Cell]) -> bool:
+    return any("项目名称" in cell.text for cell in row.values())
+
+
 def read_grid(ws: Any, sheet: str, archive: zipfile.ZipFile | None, *,
-              max_rows: int = MAX_ROWS, max_cells: int = MAX_CELLS) -> Grid:
-    """Stream a read-only worksheet into a Grid (bounded: rows, columns and non-empty cells)."""
+              max_rows: int = MAX_ROWS, max_cells: int = MAX_CELLS,
+              table_start: Callable[[dict[int, Cell]], bool] | None = None) -> Grid:
+    """Stream a read-only worksheet into a Grid (bounded: rows, columns and non-empty cells). A table (from a row
+    `table_start` accepts, by default one mentioning 项目名称) longer than the TABLE_ROW_CAP in force stops the
+    read at once, before the rest of the sheet is read."""
+    table_start = table_start or _mentions_project
+    cap = TABLE_ROW_CAP.get()
     grid = Grid(sheet=sheet)
     ws.reset_dimensions()  # never trust the declared <dimension>: it may claim a million rows
-    n_cells = 0
+    n_cells = in_table = 0
     try:
         for r, row in enumerate(ws.iter_rows(max_col=MAX_COLS), start=1):
             if r > max_rows:
@@ -151,6 +213,10 @@ def read_grid(ws: Any, sheet: str, archive: zipfile.ZipFile | None, *,
                 if text:
                     cells[c] = Cell(text, num)
             if cells:
+                in_table = 0 if table_start(cells) else in_table + 1
+                if cap is not None and in_table > cap + TABLE_HEAD_ROWS:
+                    raise InputError(f"工作表「{sheet}」中的绩效目标表超过 {cap} 行指标上限"
+                                     "（申报表通常只有几十行），请检查或拆分后再导入", where=where(sheet, r))
                 n_cells += len(cells)
                 if n_cells > max_cells:
                     raise InputError(f"工作表非空单元格超过 {max_cells} 个上限，请拆分后再导入",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from assistant.dimensions import GRADE_MEANING
 from assistant.models import Review, ReviewerDecision, Suggestion
 from assistant.report import content as C
+from assistant.report.markdown import md_cell
 
 DECISION_STATUS_ZH = {"passed": "审核通过", "returned": "退回修改"}
 MACHINE_LABEL = "系统初评"
@@ -126,7 +127,8 @@ def short(review: Review, decision: ReviewerDecision | None) -> str:
 
 
 def _md(text: str) -> str:
-    return (text or "").replace("|", "｜").replace("\n", " ")
+    """Reviewer text made inert in Markdown (no HTML, no new row or line): the same escaping as the review's."""
+    return md_cell(text)
 
 
 def markdown_lines(review: Review, decision: ReviewerDecision) -> list[str]:
@@ -147,7 +149,7 @@ def with_decision_markdown(markdown: str, review: Review, decision: ReviewerDeci
     for k, line in enumerate(lines):
         if line.startswith("**审核等级："):
             lines[k] = line.replace("**审核等级：", f"**{MACHINE_LABEL}：", 1)
-            lines[k:k] = [f"**{FINAL_LABEL}：{decision.final_grade}**（{status_text(decision)}，审核人 {decision.reviewer}）", ""]
+            lines[k:k] = [f"**{FINAL_LABEL}：{decision.final_grade}**（{status_text(decision)}，审核人 {_md(decision.reviewer)}）", ""]
             break
     at = next((k for k, line in enumerate(lines) if line.startswith("## ")), len(lines))
     return "\n".join(lines[:at] + markdown_lines(review, decision) + lines[at:])

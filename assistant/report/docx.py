@@ -137,16 +137,22 @@ def _setup(doc: DocxDocument) -> None:
     _east_asia_font(normal.element.get_or_add_rPr(), _BODY_FONT)
 
 
-def _header_section(doc: DocxDocument, review: Review) -> None:
-    _heading(doc, "一、项目基本信息")
-    pairs = C.header_rows(review)
-    widths = [4.2, 8.65, 4.2, 8.65]
-    table = doc.add_table(rows=0, cols=4)
+def _label_table(doc: DocxDocument, widths: list[float]) -> Table:
+    """A bordered, centred table of label/value columns with fixed widths (cm) and no header row."""
+    table = doc.add_table(rows=0, cols=len(widths))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
     for k, w in enumerate(widths):
         table.columns[k].width = Cm(w)
+    return table
+
+
+def _header_section(doc: DocxDocument, review: Review) -> None:
+    _heading(doc, "一、项目基本信息")
+    pairs = C.header_rows(review)
+    widths = [4.2, 8.65, 4.2, 8.65]
+    table = _label_table(doc, widths)
     for k in range(0, len(pairs), 2):
         cells = table.add_row().cells
         _write(cells[0], pairs[k][0], bold=True, fill=_LABEL_FILL)
@@ -250,12 +256,7 @@ def _knowledge_section(doc: DocxDocument, review: Review) -> None:
 def _decision_section(doc: DocxDocument, review: Review, decision: ReviewerDecision) -> None:
     _heading(doc, f"九、{D.SECTION_TITLE}")
     widths = [4.2, 21.5]
-    table = doc.add_table(rows=0, cols=2)
-    table.style = "Table Grid"
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    table.autofit = False
-    for k, w in enumerate(widths):
-        table.columns[k].width = Cm(w)
+    table = _label_table(doc, widths)
     for label, value in D.summary_rows(review, decision):
         cells = table.add_row().cells
         _write(cells[0], label, bold=True, fill=_LABEL_FILL)

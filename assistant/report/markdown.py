@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS
@@ -13,8 +14,36 @@ _SEV_CN = {"error": "错误", "warning": "警告", "info": "提示"}
 _SEV_ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
 
 
+_ENTITY = re.compile(r"&(?=#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)")
+_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
+
+
+def md_text(text: str) -> str:
+    """User text made inert in Markdown: < and > as entities (no <script>, no <img onerror>, no blockquote), & too
+    where it would start an entity (「&lt;」 stays those four characters), line breaks as spaces (no new heading,
+    list or table row). A bare & (「R&D」) is left as is: CommonMark shows it as written."""
+    text = _ENTITY.sub("&amp;", text or "")
+    return _BREAKS.sub(" ", text.replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def md_cell(text: str) -> str:
+    """`md_text` for a table cell: | also replaced (a full-width ｜), so the row keeps its columns."""
+    return md_text(text).replace("|", "｜")
+
+
+def _render(lines: list[str]) -> str:
+    """Every line escaped as a whole (so no user string can be missed): the report's own Markdown is only
+    a leading 「> 」 (kept), `#`, `-`, `|`, `**` and `_`, none of which the escaping touches."""
+    out = []
+    for line in lines:
+        quote = line.startswith("> ")
+        out.append(("> " if quote else "") + md_text(line[2:] if quote else line))
+    return "\n".join(out) + "\n"
+
+
 def _cell(text: str) -> str:
-    return (text or "").replace("|", "｜").replace("\n", " ")
+    """A table cell before `_render` escapes the line: line breaks and | only (escaping twice would show 「&lt;」)."""
+    return _BREAKS.sub(" ", text or "").replace("|", "｜")
 
 
 def to_markdown(review: Review) -> str:
@@ -84,4 +113,4 @@ def to_markdown(review: Review) -> str:
     meta = review.meta
     lines.append(f"_审核方式：{C.engine(review)}；规则配置：{C.profile_title(meta.profile)}；"
                  f"先例库版本：{meta.corpus_version or '无'}_")
-    return "\n".join(lines) + "\n"
+    return _render(lines)

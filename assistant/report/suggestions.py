@@ -130,6 +130,9 @@ def recheck_suggestions(inp: CritiqueInput, result: CritiqueResult, profile: Pro
         if row is not None and (_unresolved(s, inp, {f.rule_id for f in found[k]} & before.get(row, set()))
                                 or row in revised):
             continue  # leaves what was wrong with the row, or a revision of this row was already kept
+        had = before.get(row, set()) if row is not None else set()
+        if any(f.severity == "warning" and f.rule_id not in had for f in found[k]):
+            continue  # a new row, or a revision, that our own rules would warn about is no advice
         if row is not None:
             revised.add(row)
         warnings = [f for f in found[k] if f.severity == "warning"]

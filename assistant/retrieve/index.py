@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import InputError
-from assistant.intake.quantities import main_quantity
+from assistant.intake.quantities import main_quantity, split_unit
 from assistant.intake.textproc import content_tokens, tokens
+from assistant.intake.values import is_currency_unit, parse_value
 from assistant.labels import LEVEL1_CN, LEVEL2_CN
 from assistant.models import Facts, NormIndicator, Precedent, RetrievalEvidence, Suggestion, Target
 from assistant.retrieve import build as index_build
@@ -176,7 +177,9 @@ class PrecedentIndex:
             else:
                 lex = dict(lexical)
                 rows = self._dense_rows(query, k=k, excluded=excluded)
-                return [(r, s, "semantic") for r, s in rows
+                # a record kept on its words is shown with its word similarity (the number users see is the one
+                # that passed its floor)
+                return [(r, s, "semantic") if s >= DENSE_FLOOR else (r, lex[r], "lexical") for r, s in rows
                         if s >= DENSE_FLOOR or lex.get(r, 0.0) >= LEXICAL_FLOOR], None
         else:
             note = None
@@ -198,7 +201,7 @@ class PrecedentIndex:
         if not precs:
             note = (note + "；" if note else "") + (
                 f"先例库（{len(self)}个已批复项目）中没有与本项目相近的项目，未列出参考案例；"
-                "可导入本单位的历史批复绩效目标（assistant corpus import）")
+                "可由管理员导入本单位的历史批复绩效目标作为先例")
         return precs, note
 
     def hints(self, indicators: list[NormIndicator], precedents: list[Precedent], *, per_category: int = 2
@@ -213,7 +216,8 @@ class PrecedentIndex:
             taken = 0
             for prec in precedents:
                 for pi in prec.indicators:
-                    if pi.level1 == l1 and (l2 is None or pi.level2 == l2) and pi.value and taken < per_category:
+                    if pi.level1 == l1 and (l2 is None or pi.level2 == l2) and pi.value and taken < per_category \
+                            and (l1 != "cost" or transferable_cost(pi.value)):
                         out.append(Suggestion(
                             action="add", level1=LEVEL1_CN[l1], level2=LEVEL2_CN.get(pi.level2, ""), name=pi.name,
                             value=pi.value, source="precedent", precedent_id=prec.id,
@@ -317,3 +321,16 @@ class PrecedentIndex:
             indicator_fit=self.indicator_fit(target, indicators, exclude_ids=excluded),
             goal_fit=self.goal_fit(target),
             unit_cost_ratio=self.unit_cost_ratio(target, indicators, exclude_ids=excluded, facts=facts))
+
+
+_PERIODS = frozenset({"年", "月", "季", "季度", "天", "日", "周", "期"})
+
+
+def transferable_cost(value: str) -> bool:
+    """Whether another project's cost value can be suggested as is: a unit cost per counted thing (元/人, 元/人·天,
+    万元/公里); never a total (30万元) or a total per period (620万/月), which belong to that project's scale."""
+    unit = parse_value(value).unit
+    if not unit:
+        return False
+    head, per = split_unit(unit)
+    return is_currency_unit(head) and any(p not in _PERIODS for p in per)

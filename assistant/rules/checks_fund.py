@@ -15,6 +15,22 @@ def _total_cost_like(ind: NormIndicator) -> bool:
     return not has_any(ind.name, UNIT_COST_HINT) and bool(has_any(ind.name, TOTAL_COST_NAME) or ind.level1 == "cost")
 
 
+def unit_cost_hint(ctx: Ctx) -> str | None:
+    """The FF-04 fix worked out from the draft's own figures (budget ÷ the main output quantity), never a number from
+    elsewhere; None (the catalogue's fix, which names no number) when the draft gives no quantity to divide by."""
+    budget = ctx.target.amount_total_wan
+    index = ctx.facts.main_quantity
+    if not budget or budget <= 0 or index is None:
+        return None
+    q = ctx.indicator(index)
+    if q.value.number is None or q.value.number <= 0:
+        return None
+    per = budget / q.value.number
+    shown = f"{per:.4g}万元" if per >= 1 else f"{per * 10000:.4g}元"
+    return (f"改用单位成本或分项成本。按本表测算：{budget:g}万元 ÷ {q.value.number:g}{q.value.unit}"
+            f"（{q.label()}「{q.name}」）≈ {shown}/{q.value.unit}，可据此设“单位成本≤…/{q.value.unit}”并写明测算依据")
+
+
 def budget_present(ctx: Ctx) -> None:
     if ctx.target.amount_total_wan is None:
         ctx.emit("FF-09", "未填写资金总额，无法核对成本指标和产出规模是否与资金匹配", field="amount_total_wan")
@@ -31,7 +47,8 @@ def cost_indicators(ctx: Ctx) -> None:
         text = ind.name + v.raw
         restated = has_any(text, BUDGET_RESTATE)
         if restated:
-            ctx.emit("FF-04", f"{row(ind)}（「{raw_value(ind)}」）只是复述预算，不是成本目标", index=ind.index)
+            ctx.emit("FF-04", f"{row(ind)}（「{raw_value(ind)}」）只是复述预算，不是成本目标", index=ind.index,
+                     suggestion=unit_cost_hint(ctx))
             continue
         if v.kind != "quantitative" or v.number is None:
             continue
@@ -46,7 +63,8 @@ def cost_indicators(ctx: Ctx) -> None:
             ctx.emit("FF-01", f"{row(ind)}的成本「{raw_value(ind)}」（{amount:g}万元）超过资金总额{budget:g}万元",
                      index=ind.index)
         elif abs(amount - budget) <= 0.005 * budget and _total_cost_like(ind):
-            ctx.emit("FF-04", f"{row(ind)}的成本「{raw_value(ind)}」等于资金总额，只是复述预算", index=ind.index)
+            ctx.emit("FF-04", f"{row(ind)}的成本「{raw_value(ind)}」等于资金总额，只是复述预算", index=ind.index,
+                     suggestion=unit_cost_hint(ctx))
         elif amount < ctx.profile.cost_gap_ratio * budget and _total_cost_like(ind) and has_any(ind.name, TOTAL_COST_NAME):
             ctx.emit("FF-10", f"{row(ind)}的总成本「{raw_value(ind)}」（{amount:g}万元）与资金总额{budget:g}万元相差过大",
                      index=ind.index)

@@ -37,7 +37,7 @@ def categories(ctx: Ctx) -> None:
     benefit = [i for i in ctx.indicators if i.level1 == "benefit" and i.name.strip()]
     if benefit and all(SATISFACTION_NAME.search(i.name) for i in benefit):
         rows = indicators_label([(i.index, i.sheet_row) for i in benefit])
-        ctx.emit("R-08", f"效益指标（{rows}）全部是满意度类指标，没有反映项目的实际效益", index=benefit[0].index)
+        ctx.emit("R-08", f"效益指标（{rows}）全部是满意度类指标，没有反映项目的实际效益", field="indicators")
 
 
 def inputs_and_process(ctx: Ctx) -> None:

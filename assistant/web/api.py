@@ -25,10 +25,12 @@ from assistant.web.auth import (
     ReviewerOrAdmin,
     UnitOrAdmin,
     User,
-    authenticate,
     issue_token,
     now_s,
     token_hash,
+)
+from assistant.web.auth import (
+    login as checked_login,
 )
 from assistant.web.batches import JobStatus
 from assistant.web.profiles import NAME_PATTERN
@@ -86,14 +88,15 @@ class SubmitOut(BaseModel):
     submission: SubmissionDetail
 
 
-async def _target_from_request(request: Request) -> Any:
+async def _target_from_request(request: Request, user: User) -> Any:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InputError("缺少上传文件（表单字段 file）", where="file")
-        return await run_in_threadpool(service.parse_upload, upload.filename or "", await upload.read())
+        with request.app.state.upload_slots.hold(user.id):  # parsing runs off the event loop, a few per user
+            return await run_in_threadpool(service.parse_upload, upload.filename or "", await upload.read())
     if not ctype.startswith("application/json"):
         raise InputError("请以 application/json 提交绩效目标，或以 multipart/form-data 上传文件", where="Content-Type")
     body = await request.body()
@@ -117,7 +120,7 @@ async def _file(request: Request) -> tuple[str, bytes]:
 @router.post("/login", response_model=TokenOut, tags=["认证"], summary="用户名和密码换取令牌")
 def login(body: LoginIn, request: Request) -> TokenOut:
     store = request.app.state.store
-    user = authenticate(store, body.username, body.password)
+    user = checked_login(request, body.username, body.password)
     token = issue_token(store, user, now_s=now_s(request), note="登录",
                         lifetime_s=request.app.state.config.login_token_s)
     return TokenOut(token=token, user=user)
@@ -157,7 +160,7 @@ async def submit(request: Request, user: UnitOrAdmin,
                  profile: ProfileChoice = None) -> SubmitOut:
     state = request.app.state
     profile = service.check_profile(state, profile)
-    target = await _target_from_request(request)
+    target = await _target_from_request(request, user)
     from starlette.concurrency import run_in_threadpool
 
     sid = await run_in_threadpool(service.submit, state, user, target, profile)
@@ -219,7 +222,7 @@ async def resubmit(submission_id: Id, request: Request, user: UnitOrAdmin,
     state = request.app.state
     service.visible(state.store, user, submission_id)  # 404 before parsing another unit's resubmission
     profile = service.check_profile(state, profile)
-    target = await _target_from_request(request)
+    target = await _target_from_request(request, user)
     from starlette.concurrency import run_in_threadpool
 
     version = await run_in_threadpool(service.resubmit, state, user, submission_id, target, profile)
@@ -266,7 +269,8 @@ async def create_batch(request: Request, user: UnitOrAdmin,
     state = request.app.state
     profile = service.check_profile(state, profile)
     filename, data = await _file(request)
-    job_id = await run_in_threadpool(batches.start_batch, state, user, filename, data, profile)
+    with state.upload_slots.hold(user.id):
+        job_id = await run_in_threadpool(service.capped, batches.start_batch, state, user, filename, data, profile)
     return batches.job_status(state.store, user, job_id)
 
 
@@ -297,8 +301,8 @@ def corpus_search(request: Request, user: ApiUser, q: str = Query(min_length=1, 
 
 
 @router.get("/ratings.jsonl", response_class=PlainTextResponse, tags=["专家评分"],
-            summary="专家评分导出（评估工具的 ratings.jsonl 格式）")
+            summary="专家评分导出（评估工具的 ratings.jsonl 格式；专家只看到自己已评分版本上的评分）")
 def ratings_export(request: Request, user: ExpertOrAdmin) -> str:
-    return service.ratings_jsonl(request.app.state.store)
+    return service.ratings_jsonl(request.app.state.store, user)
 
 

@@ -27,9 +27,19 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError, where_cn
+from assistant.intake.xlsx_grid import install_fast_sheet_size
 from assistant.labels import VALIDATION_CN
 from assistant.settings import Settings
-from assistant.web.auth import AuthError, ForbiddenError, RateLimited, RateLimiter, hash_password, rate_key
+from assistant.web.auth import (
+    AuthError,
+    ForbiddenError,
+    LoginLockout,
+    RateLimited,
+    RateLimiter,
+    UploadSlots,
+    hash_password,
+    rate_key,
+)
 from assistant.web.store import Store
 
 log = logging.getLogger("assistant.web")
@@ -55,7 +65,11 @@ class WebConfig(BaseModel):
     rate_burst: int = 60
     login_rate_per_s: float = 1.0  # password attempts per IP
     login_burst: int = 10
+    lockout_failures: int = Field(default=5, ge=1)  # failed logins for one account within lockout_window_s lock it
+    lockout_window_s: float = Field(default=900.0, gt=0)
+    lockout_base_s: float = Field(default=60.0, gt=0)  # first lockout; doubles with each further one (max 1 h)
     batch_workers: int = Field(default=2, ge=1, le=16)
+    uploads_per_user: int = Field(default=2, ge=1)  # files being parsed / reviewed at once per user (429 beyond)
     max_batch_lines: int = 5000
     secret: str | None = None  # signs CSRF tokens; random per process when unset
     session_idle_s: float = Field(default=3600.0, gt=0)  # a session ends after this long without a request
@@ -119,7 +133,8 @@ def _where_shown(where: str | None) -> str | None:
     return _FIELD_CN.get(where, shown) if where and shown == where else shown
 
 
-def _error_response(request: Request, status: int, message: str, where: str | None = None) -> Response:
+def _error_response(request: Request, status: int, message: str, where: str | None = None,
+                    retry_after_s: int = 1) -> Response:
     if status == 401 and _wants_html(request):
         return RedirectResponse("/login", status_code=303)
     if _wants_html(request):
@@ -127,7 +142,7 @@ def _error_response(request: Request, status: int, message: str, where: str | No
         return tpl.TemplateResponse(request, "error.html", {"status": status, "message": message,
                                                              "where": _where_shown(where), "user": None},
                                     status_code=status)
-    headers = {"Retry-After": "1"} if status == 429 else None
+    headers = {"Retry-After": str(retry_after_s)} if status == 429 else None
     return JSONResponse(error_body(message, where), status_code=status, headers=headers)
 
 
@@ -145,7 +160,8 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AssistantError)
     async def _assistant_error(request: Request, exc: AssistantError) -> Response:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-        return _error_response(request, status, exc.message, exc.where)
+        return _error_response(request, status, exc.message, exc.where,
+                               retry_after_s=exc.retry_after_s if isinstance(exc, RateLimited) else 1)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -156,6 +172,11 @@ def _install_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = _HTTP_CN.get(exc.status_code, "请求失败")
         return _error_response(request, exc.status_code, message)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> Response:
+        # json.loads on a body nested ~1,000 levels deep (the readers bound nesting themselves; this is the net)
+        return _error_response(request, 400, "请求内容嵌套层数过深，无法处理：请提交普通的 JSON 对象", "body")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -258,6 +279,7 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     )
 
     config = config or WebConfig.from_env()
+    install_fast_sheet_size()  # an uploaded sheet without <dimension> is not scanned whole before being read
     if deps is None:
         from assistant.pipeline import build_deps
 
@@ -284,6 +306,8 @@ def create_app(settings: Settings, *, deps: Any = None, config: WebConfig | None
     app.state.secret = config.secret or secrets.token_hex(32)
     app.state.executor = executor
     app.state.clock = clock or time.time
+    app.state.upload_slots = UploadSlots(config.uploads_per_user)
+    app.state.lockout = LoginLockout(config.lockout_failures, config.lockout_window_s, config.lockout_base_s)
     app.state.profile_deps = {}  # (profile name, body) -> (base deps, deps for that profile)
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
     templates.env.globals.update(wording.TEMPLATE_GLOBALS)

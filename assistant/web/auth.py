@@ -13,7 +13,8 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from argon2 import PasswordHasher
@@ -46,6 +47,7 @@ class ForbiddenError(AssistantError):
 
 class RateLimited(AssistantError):
     code = "rate_limited"
+    retry_after_s = 1  # the Retry-After header
 
 
 class User(BaseModel):
@@ -131,6 +133,90 @@ class RateLimiter:
             if len(self._buckets) > 50_000:  # bound memory under a flood of keys
                 self._buckets.clear()
             return True
+
+
+class UploadSlots:
+    """At most `per_user` uploads being parsed / reviewed at once per user; one more is refused (429)."""
+
+    def __init__(self, per_user: int = 2) -> None:
+        self.per_user = per_user
+        self._busy: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, user_id: int) -> Iterator[None]:
+        with self._lock:
+            if self._busy.get(user_id, 0) >= self.per_user:
+                raise RateLimited("您有上传正在处理，请稍后再试", where="file")
+            self._busy[user_id] = self._busy.get(user_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._busy.get(user_id, 1) - 1
+                if left > 0:
+                    self._busy[user_id] = left
+                else:
+                    self._busy.pop(user_id, None)
+
+
+class LoginLockout:
+    """Per-account lockout with back-off, in memory (a restart clears it; the per-IP limiter still applies).
+
+    `max_failures` failed logins for one username within `window_s` lock that account for `base_s`, doubling with
+    each further lockout (up to `max_s`); a successful login resets the account. Keys are case-folded usernames,
+    existing or not, so the answer does not reveal which accounts exist.
+    """
+
+    def __init__(self, max_failures: int = 5, window_s: float = 900.0, base_s: float = 60.0,
+                 max_s: float = 3600.0) -> None:
+        self.max_failures, self.window_s, self.base_s, self.max_s = max_failures, window_s, base_s, max_s
+        self._failures: dict[str, list[float]] = {}
+        self._locked: dict[str, tuple[float, int]] = {}  # key -> (locked until, lockouts so far)
+        self._lock = threading.Lock()
+
+    def check(self, username: str, t: float) -> None:
+        """Raise RateLimited while the account is locked."""
+        with self._lock:
+            until, _ = self._locked.get(username.casefold(), (0.0, 0))
+        if t < until:
+            wait = max(1, int(-(-(until - t) // 60)))
+            at = time.strftime("%H:%M", time.localtime(until))
+            exc = RateLimited(f"该账号登录失败次数过多，已暂时锁定：请在 {wait} 分钟后（约 {at}）再试", where="username")
+            exc.retry_after_s = int(-(-(until - t) // 1))
+            raise exc
+
+    def failed(self, username: str, t: float) -> None:
+        key = username.casefold()
+        with self._lock:
+            if len(self._failures) > 50_000:  # bound memory under a flood of made-up names
+                self._failures.clear()
+            recent = [x for x in self._failures.get(key, []) if t - x < self.window_s] + [t]
+            if len(recent) >= self.max_failures:
+                _, strikes = self._locked.get(key, (0.0, 0))
+                self._locked[key] = (t + min(self.max_s, self.base_s * 2 ** strikes), strikes + 1)
+                recent = []
+            self._failures[key] = recent
+
+    def succeeded(self, username: str) -> None:
+        key = username.casefold()
+        with self._lock:
+            self._failures.pop(key, None)
+            self._locked.pop(key, None)
+
+
+def login(request: Request, username: str, password: str) -> User:
+    """`authenticate` behind the account lockout (the UI form and POST /api/login both come here)."""
+    lockout: LoginLockout = request.app.state.lockout
+    t = now_s(request)
+    lockout.check(username, t)
+    try:
+        user = authenticate(_store(request), username, password)
+    except AuthError:
+        lockout.failed(username, t)
+        raise
+    lockout.succeeded(username)
+    return user
 
 
 def rate_key(request: Request) -> str:

@@ -7,19 +7,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from assistant.errors import InputError, NotFoundError
 from assistant.intake.reader import load_json, read_source
 from assistant.intake.records import parse_target
+from assistant.intake.xlsx_grid import table_row_cap
 from assistant.models import Grade, Review, ReviewerDecision, Target
 from assistant.pipeline import review as run_review
 from assistant.report.decision import QueueEntry
 from assistant.report.export import summary_bytes
 from assistant.web.auth import ForbiddenError, User, hash_password, verify_password
+
+T = TypeVar("T")
 
 _deps_lock = threading.RLock()
 
@@ -101,7 +105,13 @@ def parse_upload(filename: str, data: bytes) -> Target:
     name = Path(filename or "upload").name
     if Path(name).suffix.lower() not in {".json", ".xlsx"}:
         raise InputError("不支持的文件类型：请上传 .json 或 .xlsx 文件", where=name)
-    items = read_source(data, name=name)
+    try:
+        with table_row_cap():  # an upload's table has at most MAX_ROWS_PER_TABLE rows; the read stops there
+            items = read_source(data, name=name)
+    except InputError as exc:  # a sheet or row alone does not tell the user which of their files it was
+        if name not in exc.message and name not in (exc.where or ""):
+            exc.where = f"文件「{name}」" + (exc.where or "")
+        raise
     if len(items) > 1:
         raise InputError(f"工作簿中有{len(items)}张绩效目标表：单次提交只收一张，多张请用批量上传", where=name)
     item = items[0].item
@@ -297,10 +307,29 @@ def rate(store: Any, user: User, submission_id: int, body: RatingIn) -> int:
     return rid
 
 
-def ratings_jsonl(store: Any) -> str:
-    """Expert ratings in the evaluation harness's format (evaluate.ratings.load_ratings reads it)."""
+def capped(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` with the per-table row cap on any workbook it reads (batch uploads: run in a worker thread)."""
+    with table_row_cap():
+        return fn(*args)
+
+
+def visible_ratings(store: Any, user: User, submission_id: int | None = None) -> list[dict[str, Any]]:
+    """Ratings this user may see: reviewers and admins all of them, units none; an expert sees their own and,
+    for a submission version they have rated themselves, the other experts' (never before: no anchoring)."""
+    if user.role == "unit":
+        return []
+    rows = store.ratings(submission_id)
+    if user.role != "expert":
+        return list(rows)
+    rated = {(r["submission_id"], r["version"]) for r in rows if r["expert"] == user.username}
+    return [r for r in rows if (r["submission_id"], r["version"]) in rated]
+
+
+def ratings_jsonl(store: Any, user: User) -> str:
+    """Expert ratings in the evaluation harness's format (evaluate.ratings.load_ratings reads it); an expert
+    gets only what `visible_ratings` shows them."""
     lines = []
-    for r in store.ratings():
+    for r in visible_ratings(store, user):
         row = {"item_id": f"web-{r['submission_id']}-v{r['version']}", "rater": r["expert"],
                **{k: r[k] for k in ("completeness", "relevance", "suitability", "fund_fit")}}
         if r["overall"] is not None:

@@ -27,13 +27,16 @@ from assistant.web.auth import (
     ROLE_CN,
     SESSION_COOKIE,
     AuthError,
+    RateLimited,
     User,
-    authenticate,
     check_csrf,
     csrf_token,
     session_user,
     start_session,
     token_hash,
+)
+from assistant.web.auth import (
+    login as checked_login,
 )
 from assistant.web.versions import ARROW, summary_for
 
@@ -49,13 +52,18 @@ def _user(request: Request) -> User:
     return user
 
 
+def is_https(request: Request) -> bool:
+    """The scheme the browser used: uvicorn sets it from X-Forwarded-Proto only for `--trusted-proxy` peers."""
+    return request.url.scheme == "https"
+
+
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
     token = csrf_token(request)
     base = {"csrf": token, "role_cn": ROLE_CN, "status_cn": service.STATUS_CN, "dims": DIMENSIONS,
             "dim_keys": DIMENSION_KEYS, "user": None}
     resp = request.app.state.templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
     if request.cookies.get(CSRF_COOKIE) != token:
-        resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+        resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request))
     return resp
 
 
@@ -82,11 +90,11 @@ def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await _form(request)
     try:
-        user = authenticate(request.app.state.store, str(form.get("username") or ""), str(form.get("password") or ""))
-    except AuthError as exc:
-        return render(request, "login.html", {"error": exc.message}, status=401)
+        user = checked_login(request, str(form.get("username") or ""), str(form.get("password") or ""))
+    except (AuthError, RateLimited) as exc:
+        return render(request, "login.html", {"error": exc.message}, status=429 if isinstance(exc, RateLimited) else 401)
     resp = RedirectResponse("/", status_code=303)
-    resp.set_cookie(SESSION_COOKIE, start_session(request, user), httponly=True, samesite="lax",
+    resp.set_cookie(SESSION_COOKIE, start_session(request, user), httponly=True, samesite="lax", secure=is_https(request),
                     max_age=int(request.app.state.config.session_max_s))
     return resp
 
@@ -135,10 +143,11 @@ def template_download(request: Request, style: str = "88") -> Response:
     return _attachment(data, f"target-template-{style}.xlsx")
 
 
-async def _target_from_form(form: Any) -> Any:
+async def _target_from_form(request: Request, user: User, form: Any) -> Any:
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        return await run_in_threadpool(service.parse_upload, upload.filename, await upload.read())
+        with request.app.state.upload_slots.hold(user.id):  # parsing runs off the event loop, a few per user
+            return await run_in_threadpool(service.parse_upload, upload.filename, await upload.read())
     text = str(form.get("json_text") or "").strip()
     if not text:
         raise InputError("请粘贴绩效目标 JSON，或选择要上传的 .xlsx / .json 文件", where="表单")
@@ -152,7 +161,7 @@ async def submit(request: Request) -> Response:
     profile = chosen_profile(form)
     try:
         profile = service.check_profile(request.app.state, profile)
-        target = await _target_from_form(form)
+        target = await _target_from_form(request, user, form)
         sid = await run_in_threadpool(service.submit, request.app.state, user, target, profile)
     except InputError as exc:
         return render(request, "submit.html", {"user": user, "error": str(exc), "chosen": profile or "",
@@ -232,7 +241,7 @@ def _detail_ctx(request: Request, user: User, submission_id: int, version: int |
     return {"user": user, "d": d, "r": r, "by_row": by_row, "header_findings": header, "sev_cn": _SEV_CN,
             "action_cn": _ACTION_CN, "grade_meaning": GRADE_MEANING, "grades": list(GRADE_MEANING),
             "target_json": draft_json(r.target), "working": None,
-            "ratings": request.app.state.store.ratings(submission_id) if user.role != "unit" else [],
+            "ratings": service.visible_ratings(store, user, submission_id),
             "chosen": r.meta.profile, "arrow": ARROW,
             "cmp": summary_for(request.app.state.store, user, submission_id, d.shown_version),
             "decision": decision, "outcome": outcome, **profile_choices(request)}
@@ -311,7 +320,7 @@ async def resubmit(submission_id: int, request: Request) -> Response:
     service.visible(request.app.state.store, user, submission_id)
     try:
         profile = service.check_profile(request.app.state, chosen_profile(form))
-        target = await _target_from_form(form)
+        target = await _target_from_form(request, user, form)
         await run_in_threadpool(service.resubmit, request.app.state, user, submission_id, target, profile)
     except InputError as exc:
         ctx = _detail_ctx(request, user, submission_id, None)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from assistant.errors import InputError
-from assistant.web import batches
+from assistant.web import batches, service
 from assistant.web.auth import ForbiddenError, User
 from assistant.web.ui import _form, _user, chosen_profile, profile_choices, render
 
@@ -48,8 +48,9 @@ async def upload(request: Request) -> Response:
         if not isinstance(upload_file, UploadFile) or not upload_file.filename:
             raise InputError("请选择要批量上传的 .xlsx / .jsonl / .json 文件", where="表单")
         data = await upload_file.read()
-        job_id = await run_in_threadpool(batches.start_batch, request.app.state, user, upload_file.filename, data,
-                                         profile)
+        with request.app.state.upload_slots.hold(user.id):
+            job_id = await run_in_threadpool(service.capped, batches.start_batch, request.app.state, user,
+                                             upload_file.filename, data, profile)
     except InputError as exc:
         return render(request, "batch.html", {**_list_ctx(request, user), "error": str(exc), "chosen": profile or ""},
                       status=400)

@@ -1,0 +1,120 @@
+"""Reliability probe: kill -9 the web server while clients submit, restart it on the same database, and check that
+every submission the server acknowledged (HTTP 201 with an id) is still there and the database passes SQLite's
+integrity check.
+
+Starts `assistant serve` in a subprocess with a throw-away database (as `bench_web.py` does), creates budget-unit
+users, lets them submit corpus drafts, sends SIGKILL after --kill-after seconds, restarts, and reads back every
+acknowledged id with its owner's token.
+
+    .venv/bin/python bench/probe_kill9.py [--clients 6] [--kill-after 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+ASSISTANT = REPO / ".venv" / "bin" / "assistant"
+sys.path.insert(0, str(REPO / "bench"))
+from bench_web import free_port  # noqa: E402
+
+
+def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ASSISTANT_DB": str(tmp / "assistant.db"), "ASSISTANT_BACKEND": "offline"}
+    server = subprocess.Popen([str(ASSISTANT), "serve", "--port", str(port), "--db", str(tmp / "web.db"),
+                               "--init-admin", "admin:probe-password-1"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "a"))
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            sys.exit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=6)
+    ap.add_argument("--kill-after", type=float, default=6.0)
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="probe_kill9_"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start(tmp, port)
+    admin = httpx.post(f"{base}/api/login", json={"username": "admin", "password": "probe-password-1"}).json()
+    ah = {"Authorization": f"Bearer {admin['token']}"}
+    tokens = []
+    for i in range(a.clients):
+        user = {"username": f"unit{i}", "password": "unit-password-1", "role": "unit", "unit": f"单位{i}"}
+        httpx.post(f"{base}/api/users", json=user, headers=ah).raise_for_status()
+        tokens.append(httpx.post(f"{base}/api/login", json={"username": user["username"],
+                                                              "password": user["password"]}).json()["token"])
+    drafts = []
+    for line in (REPO / "corpus" / "approved_targets.jsonl").read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        d.pop("id", None)
+        drafts.append(d)
+    acked: list[tuple[int, int]] = []  # (client, submission id)
+    failed = [0]
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=30) as c:
+            n = i
+            while True:
+                try:
+                    r = c.post("/api/submissions", json=drafts[n % len(drafts)])
+                except httpx.HTTPError:
+                    with lock:
+                        failed[0] += 1
+                    return  # the server is gone
+                with lock:
+                    if r.status_code == 201:
+                        acked.append((i, r.json()["id"]))
+                n += a.clients
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(a.clients)]
+    for th in threads:
+        th.start()
+    time.sleep(a.kill_after)
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    for th in threads:
+        th.join()
+    server = start(tmp, port)
+    try:
+        missing = []
+        for i, sid in acked:
+            r = httpx.get(f"{base}/api/submissions/{sid}", headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=30)
+            if r.status_code != 200:
+                missing.append((sid, r.status_code))
+        with sqlite3.connect(tmp / "web.db") as db:
+            integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        print(f"# probe_kill9 — {os.cpu_count()} cores, {a.clients} clients, SIGKILL after {a.kill_after:.0f} s")
+        print(f"acknowledged before the kill: {len(acked)}; missing after restart: {len(missing)} {missing[:5]}; "
+              f"requests cut by the kill: {failed[0]}; integrity_check: {integrity}")
+        if missing or integrity != "ok":
+            sys.exit(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
