@@ -251,7 +251,8 @@ def draft_json(target: Any) -> str:
     """The re-submit box's JSON: defaults left out, but every indicator row keeps its four fields (an empty value
     stays visible to fill in)."""
     data = target.model_dump(mode="json", exclude_defaults=True)
-    data["indicators"] = [{"level1": "", "level2": "", "name": "", "value": "", **i} for i in data.get("indicators", [])]
+    rows = [{k: v for k, v in i.items() if k != "sheet_row"} for i in data.get("indicators", [])]  # edited here, the
+    data["indicators"] = [{"level1": "", "level2": "", "name": "", "value": "", **i} for i in rows]  # workbook rows no longer apply
     return json.dumps(data, ensure_ascii=False, indent=1)
 
 
