@@ -46,8 +46,11 @@ def dimension_head(dim: str, level: float) -> str:
     return f"{DIMENSIONS[dim]}评分{level_to_score(level)}（{level_text(level)}）。"
 
 
-def grade_meaning(grade: str, n_errors: int = 0) -> str:
-    """What the grade means for the budget, never "可直接进入预算编制" while an error-level finding stands."""
-    if grade == "优" and n_errors:
-        return f"有{n_errors}项错误级问题，改正后可进入预算编制"
+def grade_meaning(grade: str, n_errors: int = 0, n_warnings: int = 0) -> str:
+    """What the grade means for the budget: never "直接" or "小幅修改" while an error-level finding stands, and a
+    优 table with warnings is told to look at them first."""
+    if grade in ("优", "良") and n_errors:
+        return f"有{n_errors}项错误级问题，改正后{'可进入' if grade == '优' else '与财政部门商定进入'}预算编制"
+    if grade == "优" and n_warnings:
+        return f"可进入预算编制；建议先处理{n_warnings}项警告"
     return GRADE_MEANING.get(grade, "")

@@ -59,7 +59,7 @@ def indicators_label(rows: list[tuple[int, int | None]], limit: int = 8) -> str:
     """「第1、4个指标」 (with 「（Excel 第12、15行）」 when every row's workbook row is known)."""
     shown = rows[:limit]
     more = "等" if len(rows) > limit else ""
-    text = f"第{'、'.join(str(i + 1) for i, _ in shown)}{more}个指标"
+    text = f"第{'、'.join(str(i + 1) for i, _ in shown)}" + (f"等{len(rows)}个指标" if more else "个指标")
     if shown and all(r for _, r in shown):
         text += f"（Excel 第{'、'.join(str(r) for _, r in shown)}{more}行）"
     return text

@@ -190,8 +190,13 @@ def test_each_suitability_deficit_rises_and_the_level_falls(feature: str, row: i
     f0, inp0 = _features(t)
     f1, inp1 = _features(_with_value(t, row, value))
     assert f1["suitability"][feature] > f0["suitability"][feature]
-    critic = OfflineCritic(calibration=load_calibration())
-    assert critic.critique(inp1).dimensions.suitability.level < critic.critique(inp0).dimensions.suitability.level
+    cal = load_calibration()
+    critic = OfflineCritic(calibration=cal)
+    after, before = critic.critique(inp1).dimensions.suitability, critic.critique(inp0).dimensions.suitability
+    if cal.dimensions["suitability"].coef.get(feature):
+        assert after.level < before.level
+    else:  # the ratings gave this criterion no weight (operator_share since the polarity fix): said, not hidden
+        assert after.level == before.level and "未计入本维度评分" in after.rationale
 
 
 def test_suitability_features_ignore_row_order_and_operator_spelling() -> None:
@@ -218,10 +223,10 @@ def test_rationale_separates_advisory_warnings_from_what_lowered_the_score() -> 
          Finding(rule_id="R-02", dimension="relevance", severity="warning", message="m", suggestion=""),
          Finding(rule_id="S-10", dimension="suitability", severity="error", message="m", suggestion="")]
     text = rationale("relevance", 4.0, f, scored=({"R-02"}, False))
-    assert "发现1项警告：" in text and "另有1项警告为提示性，不影响评分" in text
+    assert "发现1项警告：" in text and "另有1项警告未计入本维度评分（仍建议修改）" in text
     assert "提示性" not in rationale("relevance", 4.0, f, scored=(set(), True))  # n_warning weighted: all count
     only = rationale("relevance", 4.9, f[:1], scored=(set(), False))
-    assert "发现1项警告为提示性，不影响评分" in only
+    assert "发现1项警告未计入本维度评分（仍建议修改）" in only
     assert "发现1项错误：" in rationale("suitability", 3.0, f, scored=(set(), False))  # errors always count
 
 
@@ -237,7 +242,7 @@ def test_sample_draft_rationale_is_consistent_with_its_scores() -> None:
         rules, all_w = scored_rules(feats[d], cal.dimensions[d].coef)
         warned = [x for x in inp.findings if x.dimension == d and x.severity == "warning"]
         if warned and not all_w and not any(x.rule_id in rules for x in warned):
-            assert "提示性，不影响评分" in ds.rationale, d
+            assert "未计入本维度评分" in ds.rationale, d
         if d == "suitability" and ds.level < 3:
             assert "扣分主要来自" in ds.rationale
 

@@ -193,7 +193,7 @@ def test_markdown_export_escapes_html_in_every_user_string(deps) -> None:
     assert any("<script>" in f.message or "<img" in f.message for f in r.findings)  # user text is quoted
     md = to_markdown(r)
     assert "<script" not in md and "<img" not in md and "</script" not in md
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    assert "&lt;script>alert(1)&lt;/script>" in md and "&lt;img src=x onerror=alert(1)>" in md
     assert md.splitlines()[0] == f"# 绩效目标审核意见：雾炮车{md_text(s)}{md_text(img)}"
     pipes = None
     for line in md.splitlines():  # every table row keeps its header's columns; no user line break starts a line
@@ -209,8 +209,10 @@ def test_markdown_export_escapes_html_in_every_user_string(deps) -> None:
 def test_md_text_keeps_text_readable() -> None:
     assert md_text("R&D 研发 ≥95%") == "R&D 研发 ≥95%"
     assert md_text("&lt;b&gt; & &#60;") == "&amp;lt;b&amp;gt; & &amp;#60;"  # shown as typed, not decoded
+    assert md_text("<=475元/亩，>=4个，a < b") == "<=475元/亩，>=4个，a < b"  # comparisons stay readable
+    assert md_text("<!-- x --><?php") == "&lt;!-- x -->&lt;?php"
     assert md_text("a\r\nb\nc") == "a b c"
-    assert md_cell("a|b\nc<i>") == "a｜b c&lt;i&gt;"
+    assert md_cell("a|b\nc<i>") == "a｜b c&lt;i>"
 
 
 # ---------------------------------------------------------------------------- structure: nesting, encoding, folders

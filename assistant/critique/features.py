@@ -94,7 +94,7 @@ def _cap(x: float, hi: float = 3.0) -> float:
 # 适当性 criteria (RUBRIC.md): criterion → (rules whose row findings count, Chinese label for the rationale)
 SUITABILITY_CRITERIA: dict[str, tuple[frozenset[str], str]] = {
     "unquantified_share": (frozenset(), "未量化（定性、模糊或空值）"),
-    "unspecific_share": (frozenset({"S-06", "S-14", "S-16"}), "表述模糊或无法考核"),
+    "unspecific_share": (frozenset({"S-06", "S-14", "S-16", "S-19"}), "表述模糊或无法考核"),
     "ambition_share": (frozenset({"S-01", "S-04", "S-05", "S-12", "S-13"}), "目标水平不当（≥100%、满意度100%或门槛过低）"),
     "operator_share": (frozenset({"S-03"}), "运算符号方向错误"),
     "unit_misfit_share": (frozenset({"S-09", "S-11"}), "计量单位与指标不符（含无单位、非比率指标用%）"),

@@ -118,7 +118,7 @@ def _titles(findings: list[Finding]) -> str:
 def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] | None = None,
               scored: tuple[set[str], bool] | None = None) -> str:
     """Score, what lowered it, and the findings. With `scored` (rules that fed a weighted feature, whether all
-    warnings count) the warnings that did not affect the score are labelled advisory (提示性，不影响评分);
+    warnings count) the warnings that did not affect the score are labelled advisory (未计入本维度评分，仍建议修改);
     error-level findings always count (they cap the dimension in the report stage)."""
     mine = [f for f in findings if f.dimension == dim and f.severity != "info"]
     head = dimension_head(dim, level)
@@ -137,7 +137,7 @@ def rationale(dim: str, level: float, findings: list[Finding], notes: list[str] 
     text += extra
     if advisory:
         lead = "另有" if counted or extra else "发现"
-        text += f"{lead}{len(advisory)}项警告为提示性，不影响评分：" + _titles(advisory) + "。"
+        text += f"{lead}{len(advisory)}项警告未计入本维度评分（仍建议修改）：" + _titles(advisory) + "。"
     return text
 
 
@@ -211,8 +211,6 @@ def rule_suggestions(inp: CritiqueInput) -> list[Suggestion]:
         elif f.rule_id == "S-03" and v.op and v.number is not None:
             flip = {">=": "≤", ">": "<", "<=": "≥", "<": ">"}[v.op] if v.op in {">=", ">", "<=", "<"} else None
             new = f"{flip}{v.number:g}{v.unit}" if flip else None
-        elif f.rule_id == "S-13":
-            new = "≥95%"
         elif f.rule_id == "S-18" and v.number is not None:
             unit = v.unit or implied_unit(ind)
             new = (f"≥{v.number:g}{unit}" if "成本" not in ind.name else f"≤{v.number:g}{unit}") if unit else None

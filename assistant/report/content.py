@@ -74,7 +74,8 @@ def conclusion(review: Review) -> str:
 
 def verdict(review: Review) -> str:
     """The grade's meaning, qualified when an error-level finding stands (a 优 table with an error is not ready)."""
-    return grade_meaning(review.grade, sum(f.severity == "error" for f in review.findings))
+    return grade_meaning(review.grade, sum(f.severity == "error" for f in review.findings),
+                         sum(f.severity == "warning" for f in review.findings))
 
 
 def counts(review: Review) -> dict[str, int]:

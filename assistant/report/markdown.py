@@ -18,12 +18,16 @@ _ENTITY = re.compile(r"&(?=#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)")
 _BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
 
 
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+
+
 def md_text(text: str) -> str:
-    """User text made inert in Markdown: < and > as entities (no <script>, no <img onerror>, no blockquote), & too
-    where it would start an entity (「&lt;」 stays those four characters), line breaks as spaces (no new heading,
-    list or table row). A bare & (「R&D」) is left as is: CommonMark shows it as written."""
+    """User text made inert in Markdown: a < that could open a tag, comment or declaration as an entity (no
+    <script>, no <img onerror>; 「<=475元/亩」 and 「>=4个」 stay readable in a terminal), & too where it would start
+    an entity (「&lt;」 stays those four characters), line breaks as spaces (no new heading, list, quote or table row).
+    A bare & (「R&D」) is left as is: CommonMark shows it as written."""
     text = _ENTITY.sub("&amp;", text or "")
-    return _BREAKS.sub(" ", text.replace("<", "&lt;").replace(">", "&gt;"))
+    return _BREAKS.sub(" ", _TAG_OPEN.sub("&lt;", text))
 
 
 def md_cell(text: str) -> str:

@@ -111,6 +111,11 @@ def _unresolved(s: Suggestion, inp: CritiqueInput, left: set[str]) -> bool:
     return any(_VALUE_RULES.match(r) for r in left) if only_value else bool(left)
 
 
+def _renames(s: Suggestion, inp: CritiqueInput) -> bool:
+    old = inp.target.indicators[s.indicator_index] if s.indicator_index is not None else None
+    return old is not None and bool(s.name) and s.name != old.name
+
+
 def recheck_suggestions(inp: CritiqueInput, result: CritiqueResult, profile: Profile) -> CritiqueResult:
     found: dict[int, list[Finding]] = {}
     for members in _passes(result.suggestions):
@@ -131,6 +136,8 @@ def recheck_suggestions(inp: CritiqueInput, result: CritiqueResult, profile: Pro
                                 or row in revised):
             continue  # leaves what was wrong with the row, or a revision of this row was already kept
         had = before.get(row, set()) if row is not None else set()
+        if "R-02" in had and not _renames(s, inp):
+            continue  # the row is advised to be deleted: a new value for it would contradict that
         if any(f.severity == "warning" and f.rule_id not in had for f in found[k]):
             continue  # a new row, or a revision, that our own rules would warn about is no advice
         if row is not None:

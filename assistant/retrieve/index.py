@@ -10,6 +10,7 @@ retrieves its own source record (`exclude_ids`).
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -204,9 +205,10 @@ class PrecedentIndex:
                 "可由管理员导入本单位的历史批复绩效目标作为先例")
         return precs, note
 
-    def hints(self, indicators: list[NormIndicator], precedents: list[Precedent], *, per_category: int = 2
-              ) -> list[Suggestion]:
-        """For each category the draft lacks, the indicators similar approved projects used there."""
+    def hints(self, indicators: list[NormIndicator], precedents: list[Precedent], *, per_category: int = 2,
+              budget: float | None = None) -> list[Suggestion]:
+        """For each category the draft lacks, the indicators similar approved projects used there. A count or a money
+        total belongs to its project's scale: it is suggested only from a precedent of about the draft's size."""
         have = {(i.level1, i.level2) for i in indicators if i.name.strip()}
         have_l1 = {l1 for l1, _ in have}
         out: list[Suggestion] = []
@@ -217,7 +219,8 @@ class PrecedentIndex:
             for prec in precedents:
                 for pi in prec.indicators:
                     if pi.level1 == l1 and (l2 is None or pi.level2 == l2) and pi.value and taken < per_category \
-                            and (l1 != "cost" or transferable_cost(pi.value)):
+                            and (l1 != "cost" or transferable_cost(pi.value)) \
+                            and (scale_free(pi.value) or same_scale(budget, prec.amount_total_wan)):
                         out.append(Suggestion(
                             action="add", level1=LEVEL1_CN[l1], level2=LEVEL2_CN.get(pi.level2, ""), name=pi.name,
                             value=pi.value, source="precedent", precedent_id=prec.id,
@@ -247,11 +250,11 @@ class PrecedentIndex:
         for ind in indicators:
             specific = {t for t in content_tokens(ind.name) if doc_freq.get(t, 0) < limit}
             loose = {t for t in specific if t not in context and sum(c in context_chars for c in t) < 2}
-            if not loose:
-                fits.append(1.0)
+            if not loose or ind.level1 == "satisfaction":
+                fits.append(1.0)  # grounded, or a satisfaction row (whose object is judged by R-07, not here)
                 continue
             distinctive = {t for t in loose if len(t) >= 3 and 0 < df(t) <= 2}
-            foreign = bool(distinctive)
+            foreign = bool(distinctive) and not (specific - loose)  # a row naming the project's own subject is not foreign
             fits.append(0.0 if foreign else 1.0 - len(loose) / (len(specific) + 1))
         return fits
 
@@ -282,6 +285,8 @@ class PrecedentIndex:
         own = self._vector(index_build.document(tokens(target.project_name), tokens(target.annual_goal), []))
         base = self.data.postings.similarity_to_row(*own, row) if own is not None else 0.0
         name = Precedent.model_validate_json(self._rows("card", [row])[row]).project_name
+        if _same_name(name, target.project_name):
+            return 0.0, None, None  # the same project's earlier table: carrying its indicators over is no copying
         return round(max(0.0, sim - base), 4), self.data.ids[row], name
 
     def unit_cost_ratio(self, target: Target, indicators: list[NormIndicator], *,
@@ -317,7 +322,7 @@ class PrecedentIndex:
         return RetrievalEvidence(
             retrieved=True, mode=self.mode, note=note, donor_overlap=donor, donor_id=donor_id,
             donor_project=donor_project, precedents=precs,
-            hints=self.hints(indicators, precs),
+            hints=self.hints(indicators, precs, budget=target.amount_total_wan),
             indicator_fit=self.indicator_fit(target, indicators, exclude_ids=excluded),
             goal_fit=self.goal_fit(target),
             unit_cost_ratio=self.unit_cost_ratio(target, indicators, exclude_ids=excluded, facts=facts))
@@ -334,3 +339,33 @@ def transferable_cost(value: str) -> bool:
         return False
     head, per = split_unit(unit)
     return is_currency_unit(head) and any(p not in _PERIODS for p in per)
+
+
+_TIME_UNITS = frozenset({"天", "日", "个工作日", "工作日", "小时", "分钟", "月", "个月", "年", "周"})
+
+
+def scale_free(value: str) -> bool:
+    """Whether a precedent's value means the same in a project of another size: a share (%), a unit cost, a duration
+    or a date; not a count (142万人) or a money total."""
+    v = parse_value(value)
+    if v.kind in ("deadline", "duration"):
+        return True
+    if v.kind != "quantitative":
+        return False  # qualitative, vague or empty: the rules judge it when it is re-checked
+    unit = v.unit or ""
+    return unit in ("%", "‰") or unit in _TIME_UNITS or transferable_cost(value)
+
+
+def same_scale(budget: float | None, other: float | None) -> bool:
+    return bool(budget and other and budget > 0 and 0.5 <= other / budget <= 2)
+
+
+_YEARS = re.compile(r"(19|20)\d{2}年?(度)?")
+_PUNCT = re.compile(r"[\s\W_]+")
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Two project names that differ only in the year, spacing or punctuation (the same project, another table)."""
+    def norm(x: str) -> str:
+        return _PUNCT.sub("", _YEARS.sub("", x or ""))
+    return bool(norm(a)) and norm(a) == norm(b)

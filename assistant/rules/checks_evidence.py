@@ -24,8 +24,11 @@ def retrieved_evidence(ctx: Ctx) -> None:
     r = evidence.unit_cost_ratio
     by_standard = any(c.indicator_index is None for c in evidence.knowledge.checks)  # K-02 says it against a standard
     if r is not None and abs(r) >= UNIT_COST_LOG10 and not by_standard:
-        word = "高" if r > 0 else "低"
-        ctx.emit("FF-05", f"按主要数量指标折算的单位成本比同类已批复项目的中位数{word}约{10 ** abs(r):.0f}倍",
+        q = ctx.indicator(ctx.facts.main_quantity) if ctx.facts.main_quantity is not None else None
+        per = f"（{ctx.target.amount_total_wan:g}万元 ÷ {q.label()}「{q.name}」{q.value.number:g}{q.value.unit}）" \
+            if q is not None and q.value.number else ""
+        times = f"约为其{10 ** r:.0f}倍" if r > 0 else f"约为其{10 ** -r:.0f}分之一"
+        ctx.emit("FF-05", f"按主要数量指标折算的单位成本{per}与先例库中同一计量单位的已批复项目的中位数相比，{times}",
                  field="amount_total_wan")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from assistant.intake.quantities import is_cost, money_wan, split_unit
+from assistant.intake.quantities import ImpliedTotal, is_cost, money_wan, split_unit
 from assistant.intake.values import is_currency_unit, is_rate_unit
 from assistant.models import NormIndicator
 from assistant.rules.base import Ctx, raw_value, row
@@ -76,22 +76,39 @@ def unit_cost_times_quantity(ctx: Ctx) -> None:
     budget = ctx.target.amount_total_wan
     if not budget or budget <= 0:
         return
-    by_row: dict[int, list] = {}
+    by_row: dict[int, list[ImpliedTotal]] = {}
     for total in ctx.facts.implied_totals:
         by_row.setdefault(total.cost_index, []).append(total)
     tol = ctx.profile.fund_tolerance
     for index, totals in by_row.items():
-        ind = ctx.indicator(index)
         yearly = [t for t in totals if t.quantity_index is None]
         if yearly and yearly[0].total_wan / budget > 1.05:
+            ind = ctx.indicator(index)
             ctx.emit("FF-01", f"{row(ind)}「{raw_value(ind)}」按全年折算约{yearly[0].total_wan:.4g}万元，"
                               f"超过资金总额{budget:g}万元", index=ind.index)
-        counted = [t for t in totals if t.quantity_index is not None]
-        if not counted or any(1 / (1 + tol) / 2 <= t.total_wan / budget <= 1 + tol for t in counted):
+    counted = {i: [t for t in ts if t.quantity_index is not None] for i, ts in by_row.items()}
+    counted = {i: ts for i, ts in counted.items() if ts}
+    components = len(counted) > 1
+    if components and 1 / (1 + tol) <= sum(_closest(ts, budget).total_wan for ts in counted.values()) / budget <= 1 + tol:
+        return  # several cost components that add up to the budget
+    for index, ts in counted.items():
+        ind = ctx.indicator(index)
+        low = 1 + tol if components else 1 / (1 + tol) / 2  # a component may be any part of the budget, not more
+        if any(low <= t.total_wan / budget <= 1 + tol for t in ts) or (components and min(
+                t.total_wan for t in ts) <= budget * (1 + tol)):
             continue
-        best = min(counted, key=lambda t: abs(math.log(t.total_wan / budget)) if t.total_wan > 0 else math.inf)
+        best = _closest(ts, budget)
+        ratio = best.total_wan / budget
         ctx.emit("FF-02", f"{row(ind)}「{raw_value(ind)}」× {best.factors} ≈ {best.total_wan:.4g}万元，"
-                          f"与资金总额{budget:g}万元不符（约{best.total_wan / budget:.2g}倍）", index=ind.index)
+                          f"与资金总额{budget:g}万元不符（约{ratio:.2g}倍）", index=ind.index,
+                 severity="error" if ratio >= FF02_ERROR_RATIO or ratio <= 1 / FF02_ERROR_RATIO else None)
+
+
+FF02_ERROR_RATIO = 3.0  # unit cost × quantity this far from the budget (×3 or ÷3) is an error, not a nuance
+
+
+def _closest(totals: list[ImpliedTotal], budget: float) -> ImpliedTotal:
+    return min(totals, key=lambda t: abs(math.log(t.total_wan / budget)) if t.total_wan > 0 else math.inf)
 
 
 def budget_growth(ctx: Ctx) -> None:

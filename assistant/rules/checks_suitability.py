@@ -5,12 +5,37 @@ from __future__ import annotations
 import re
 
 from assistant.intake.values import is_currency_unit, is_rate_unit, is_time_unit
-from assistant.models import Severity
+from assistant.labels import indicators_label
+from assistant.models import NormIndicator, Severity
 from assistant.rules.base import Ctx, raw_value, row
 from assistant.rules.lexicon import QUALITY_NAME, RATE_NAME, SATISFACTION_NAME, has_any, polarity
 
 _GROWTH = re.compile(r"(增长|增幅|提高|下降|降低|降幅|减少|节约|增速|变化)")
 _FLIP = {">=": "≤", ">": "<", "<=": "≥", "<": ">"}
+
+
+_NAME_PLACEHOLDER = re.compile(r"[*＊]{2,}")
+_NAME_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*[%％]")
+
+
+def name_checks(ctx: Ctx, ind: NormIndicator) -> None:
+    """A template hint left in the name (「（≥**个）」), or a target written in the name that the value contradicts
+    (「达标率100%」 with the value 「≥98%」)."""
+    stated = {float(m) for m in _NAME_PERCENT.findall(ind.name)}
+    v = ind.value
+    if len(stated) == 1 and v.kind == "quantitative" and v.number is not None and v.unit in ("%", "％") \
+            and v.number not in stated:
+        ctx.emit("S-19", f"{row(ind)}的名称写有「{next(iter(stated)):g}%」，指标值却是「{raw_value(ind)}」",
+                 index=ind.index)
+
+
+def name_placeholders(ctx: Ctx) -> None:
+    """Template hints left in names (「苗木成活率(≥**%)」): one finding for the table, naming the rows."""
+    rows = [i for i in ctx.indicators if _NAME_PLACEHOLDER.search(i.name)]
+    if rows:
+        shown = "、".join(f"「{i.name}」" for i in rows[:3]) + ("等" if len(rows) > 3 else "")
+        ctx.emit("S-20", f"{indicators_label([(i.index, i.sheet_row) for i in rows])}的名称中残留模板占位符（{shown}）",
+                 field="indicators")
 
 
 def value_form(ctx: Ctx) -> None:
@@ -19,6 +44,7 @@ def value_form(ctx: Ctx) -> None:
         v = ind.value
         if not ind.name.strip() or v.kind == "empty":
             continue
+        name_checks(ctx, ind)
         if "template_residue" in v.flags:
             ctx.emit("S-14", f"{row(ind)}的指标值「{raw_value(ind)}」是模板占位符，没有填写实际目标", index=ind.index)
         elif v.kind == "unparseable":
@@ -151,4 +177,4 @@ def prior_year(ctx: Ctx) -> None:
             ctx.emit("S-01", f"{row(ind)}的目标「{raw_value(ind)}」低于上年「{p.value}」", index=ind.index)
 
 
-CHECKS = [value_form, percentages, satisfaction, quality_bar, operator_direction, units_match, timeliness, prior_year]
+CHECKS = [value_form, name_placeholders, percentages, satisfaction, quality_bar, operator_direction, units_match, timeliness, prior_year]

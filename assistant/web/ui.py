@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from assistant.dimensions import DIMENSION_KEYS, DIMENSIONS, GRADE_MEANING
 from assistant.errors import AssistantError, InputError
+from assistant.report.content import verdict
 from assistant.report.export import EXPORT_TYPES
 from assistant.web import service
 from assistant.web.auth import (
@@ -240,7 +241,7 @@ def _detail_ctx(request: Request, user: User, submission_id: int, version: int |
     header = [f for f in r.findings if f.indicator_index is None]
     return {"user": user, "d": d, "r": r, "by_row": by_row, "header_findings": header, "sev_cn": _SEV_CN,
             "action_cn": _ACTION_CN, "grade_meaning": GRADE_MEANING, "grades": list(GRADE_MEANING),
-            "target_json": draft_json(r.target), "working": None,
+            "verdict": verdict(r), "target_json": draft_json(r.target), "working": None,
             "ratings": service.visible_ratings(store, user, submission_id),
             "chosen": r.meta.profile, "arrow": ARROW,
             "cmp": summary_for(request.app.state.store, user, submission_id, d.shown_version),
