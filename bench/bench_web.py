@@ -39,6 +39,29 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))] if xs else float("nan")
 
 
+def unit_tokens(base: str, admin_password: str, n: int) -> list[str]:
+    """n budget-unit users (unit0…, each in its own unit) created by the admin, and a token for each."""
+    admin = httpx.post(f"{base}/api/login", json={"username": "admin", "password": admin_password}).json()
+    ah = {"Authorization": f"Bearer {admin['token']}"}
+    tokens = []
+    for i in range(n):
+        user = {"username": f"unit{i}", "password": "unit-password-1", "role": "unit", "unit": f"单位{i}"}
+        httpx.post(f"{base}/api/users", json=user, headers=ah).raise_for_status()
+        tokens.append(httpx.post(f"{base}/api/login", json={"username": user["username"],
+                                                              "password": user["password"]}).json()["token"])
+    return tokens
+
+
+def corpus_drafts() -> list[dict]:
+    """The shipped corpus records as drafts (without their ids)."""
+    drafts = []
+    for line in (REPO / "corpus" / "approved_targets.jsonl").read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        d.pop("id", None)
+        drafts.append(d)
+    return drafts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=10)
@@ -63,19 +86,8 @@ def main() -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 sys.exit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
             time.sleep(0.3)
-        admin = httpx.post(f"{base}/api/login", json={"username": "admin", "password": "bench-password-1"}).json()
-        ah = {"Authorization": f"Bearer {admin['token']}"}
-        tokens = []
-        for i in range(a.clients):
-            user = {"username": f"unit{i}", "password": "unit-password-1", "role": "unit", "unit": f"单位{i}"}
-            httpx.post(f"{base}/api/users", json=user, headers=ah).raise_for_status()
-            tokens.append(httpx.post(f"{base}/api/login", json={"username": user["username"],
-                                                                  "password": user["password"]}).json()["token"])
-        drafts = []
-        for line in (REPO / "corpus" / "approved_targets.jsonl").read_text(encoding="utf-8").splitlines():
-            d = json.loads(line)
-            d.pop("id", None)
-            drafts.append(d)
+        tokens = unit_tokens(base, "bench-password-1", a.clients)
+        drafts = corpus_drafts()
         lat: list[float] = []
         bad: dict[int, int] = {}
         lock = threading.Lock()

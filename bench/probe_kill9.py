@@ -12,7 +12,6 @@ acknowledged id with its owner's token.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sqlite3
@@ -28,7 +27,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 ASSISTANT = REPO / ".venv" / "bin" / "assistant"
 sys.path.insert(0, str(REPO / "bench"))
-from bench_web import free_port  # noqa: E402
+from bench_web import corpus_drafts, free_port, unit_tokens  # noqa: E402
 
 
 def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
@@ -57,19 +56,8 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start(tmp, port)
-    admin = httpx.post(f"{base}/api/login", json={"username": "admin", "password": "probe-password-1"}).json()
-    ah = {"Authorization": f"Bearer {admin['token']}"}
-    tokens = []
-    for i in range(a.clients):
-        user = {"username": f"unit{i}", "password": "unit-password-1", "role": "unit", "unit": f"单位{i}"}
-        httpx.post(f"{base}/api/users", json=user, headers=ah).raise_for_status()
-        tokens.append(httpx.post(f"{base}/api/login", json={"username": user["username"],
-                                                              "password": user["password"]}).json()["token"])
-    drafts = []
-    for line in (REPO / "corpus" / "approved_targets.jsonl").read_text(encoding="utf-8").splitlines():
-        d = json.loads(line)
-        d.pop("id", None)
-        drafts.append(d)
+    tokens = unit_tokens(base, "probe-password-1", a.clients)
+    drafts = corpus_drafts()
     acked: list[tuple[int, int]] = []  # (client, submission id)
     failed = [0]
     lock = threading.Lock()
