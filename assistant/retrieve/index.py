@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import InputError
+from assistant.intake.facts import judged_for_grounding
 from assistant.intake.quantities import main_quantity, split_unit
 from assistant.intake.textproc import content_tokens, tokens
 from assistant.intake.values import is_currency_unit, parse_value
@@ -250,9 +251,9 @@ class PrecedentIndex:
         for ind in indicators:
             specific = {t for t in content_tokens(ind.name) if doc_freq.get(t, 0) < limit}
             loose = {t for t in specific if t not in context and sum(c in context_chars for c in t) < 2}
-            if not loose or ind.level1 == "satisfaction":
-                fits.append(1.0)  # grounded, or a satisfaction row (whose object is judged by R-07, not here)
-                continue
+            if not loose or not judged_for_grounding(ind):
+                fits.append(1.0)  # grounded, or a kind of row whose name is generic by nature (satisfaction, cost,
+                continue          # timeliness, a count of beneficiaries): judged by other rules, not here
             distinctive = {t for t in loose if len(t) >= 3 and 0 < df(t) <= 2}
             foreign = bool(distinctive) and not (specific - loose)  # a row naming the project's own subject is not foreign
             fits.append(0.0 if foreign else 1.0 - len(loose) / (len(specific) + 1))
