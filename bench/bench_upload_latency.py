@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_web import ASSISTANT, free_port, pct  # noqa: E402
+from bench_web import free_port, pct, start_server, unit_tokens  # noqa: E402
 
 PASSWORD = "bench-password-1"
 
@@ -54,26 +53,6 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "ASSISTANT_DB": str(tmp / "assistant.db"), "ASSISTANT_BACKEND": "offline"}
-    server = subprocess.Popen([str(ASSISTANT), "serve", "--port", str(port), "--db", str(tmp / "web.db"),
-                               "--init-admin", f"admin:{PASSWORD}", "--max-upload-mb", "20"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "w"))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                return server, base
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.terminate()
-            sys.exit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.3)
-
-
 def poll_login(base: str, stop: threading.Event, lat: list[float]) -> None:
     with httpx.Client(base_url=base, timeout=60) as c:
         while not stop.is_set():
@@ -95,13 +74,11 @@ def main() -> None:
     print(f"# bench_upload_latency — {os.cpu_count()} cores; workbook {a.rows} rows, {len(data) / 1e6:.1f} MB "
           f"(written in {time.perf_counter() - t:.1f} s)")
     tmp = Path(tempfile.mkdtemp(prefix="bench_upload_"))
-    server, base = start_server(tmp)
+    port = free_port()
+    server = start_server(tmp, port, PASSWORD, "--max-upload-mb", "20")
+    base = f"http://127.0.0.1:{port}"
     try:
-        admin = httpx.post(f"{base}/api/login", json={"username": "admin", "password": PASSWORD}).json()
-        ah = {"Authorization": f"Bearer {admin['token']}"}
-        user = {"username": "unit1", "password": "unit-password-1", "role": "unit", "unit": "压测单位"}
-        httpx.post(f"{base}/api/users", json=user, headers=ah).raise_for_status()
-        token = httpx.post(f"{base}/api/login", json={"username": "unit1", "password": user["password"]}).json()["token"]
+        [token] = unit_tokens(base, PASSWORD, 1)
         idle_lat: list[float] = []
         stop = threading.Event()
         poller = threading.Thread(target=poll_login, args=(base, stop, idle_lat))

@@ -39,6 +39,26 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))] if xs else float("nan")
 
 
+def start_server(tmp: Path, port: int, admin_password: str, *extra: str) -> subprocess.Popen[bytes]:
+    """`assistant serve` on the offline backend with the databases in `tmp` (reused when it is started again), once
+    GET /login answers; exits with the server log's tail when it does not start within 2 minutes."""
+    env = {**os.environ, "ASSISTANT_DB": str(tmp / "assistant.db"), "ASSISTANT_BACKEND": "offline"}
+    server = subprocess.Popen([str(ASSISTANT), "serve", "--port", str(port), "--db", str(tmp / "web.db"),
+                               "--init-admin", f"admin:{admin_password}", *extra], env=env,
+                              stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "a"))
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.terminate()
+            sys.exit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
 def unit_tokens(base: str, admin_password: str, n: int) -> list[str]:
     """n budget-unit users (unit0…, each in its own unit) created by the admin, and a token for each."""
     admin = httpx.post(f"{base}/api/login", json={"username": "admin", "password": admin_password}).json()
@@ -70,22 +90,9 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_web_"))
     port = free_port()
-    env = {**os.environ, "ASSISTANT_DB": str(tmp / "assistant.db"), "ASSISTANT_BACKEND": "offline"}
-    server = subprocess.Popen([str(ASSISTANT), "serve", "--port", str(port), "--db", str(tmp / "web.db"),
-                               "--init-admin", "admin:bench-password-1"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "w"))
+    server = start_server(tmp, port, "bench-password-1")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
         tokens = unit_tokens(base, "bench-password-1", a.clients)
         drafts = corpus_drafts()
         lat: list[float] = []

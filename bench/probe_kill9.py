@@ -15,7 +15,6 @@ import argparse
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,24 +26,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 ASSISTANT = REPO / ".venv" / "bin" / "assistant"
 sys.path.insert(0, str(REPO / "bench"))
-from bench_web import corpus_drafts, free_port, unit_tokens  # noqa: E402
-
-
-def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ASSISTANT_DB": str(tmp / "assistant.db"), "ASSISTANT_BACKEND": "offline"}
-    server = subprocess.Popen([str(ASSISTANT), "serve", "--port", str(port), "--db", str(tmp / "web.db"),
-                               "--init-admin", "admin:probe-password-1"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "a"))
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            sys.exit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.3)
+from bench_web import corpus_drafts, free_port, start_server, unit_tokens  # noqa: E402
 
 
 def main() -> None:
@@ -55,7 +37,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="probe_kill9_"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start(tmp, port)
+    server = start_server(tmp, port, "probe-password-1")
     tokens = unit_tokens(base, "probe-password-1", a.clients)
     drafts = corpus_drafts()
     acked: list[tuple[int, int]] = []  # (client, submission id)
@@ -85,7 +67,7 @@ def main() -> None:
     server.wait()
     for th in threads:
         th.join()
-    server = start(tmp, port)
+    server = start_server(tmp, port, "probe-password-1")
     try:
         missing = []
         for i, sid in acked:
