@@ -21,7 +21,7 @@ from assistant.errors import InputError
 from assistant.intake.facts import judged_for_grounding
 from assistant.intake.quantities import main_quantity, split_unit
 from assistant.intake.textproc import content_tokens, tokens
-from assistant.intake.values import is_currency_unit, parse_value
+from assistant.intake.values import is_currency_unit, is_time_unit, parse_value
 from assistant.labels import LEVEL1_CN, LEVEL2_CN
 from assistant.models import Facts, NormIndicator, Precedent, RetrievalEvidence, Suggestion, Target
 from assistant.retrieve import build as index_build
@@ -342,9 +342,6 @@ def transferable_cost(value: str) -> bool:
     return is_currency_unit(head) and any(p not in _PERIODS for p in per)
 
 
-_TIME_UNITS = frozenset({"天", "日", "个工作日", "工作日", "小时", "分钟", "月", "个月", "年", "周"})
-
-
 def scale_free(value: str) -> bool:
     """Whether a precedent's value means the same in a project of another size: a share (%), a unit cost, a duration
     or a date; not a count (142万人) or a money total."""
@@ -354,7 +351,7 @@ def scale_free(value: str) -> bool:
     if v.kind != "quantitative":
         return False  # qualitative, vague or empty: the rules judge it when it is re-checked
     unit = v.unit or ""
-    return unit in ("%", "‰") or unit in _TIME_UNITS or transferable_cost(value)
+    return unit in ("%", "‰") or is_time_unit(unit) or transferable_cost(value)
 
 
 def same_scale(budget: float | None, other: float | None) -> bool:

@@ -91,12 +91,11 @@ def unit_cost_times_quantity(ctx: Ctx) -> None:
     components = len(counted) > 1
     if components and 1 / (1 + tol) <= sum(_closest(ts, budget).total_wan for ts in counted.values()) / budget <= 1 + tol:
         return  # several cost components that add up to the budget
+    low = 0.0 if components else 1 / (1 + tol) / 2  # a component may be any part of the budget, not more than it
     for index, ts in counted.items():
-        ind = ctx.indicator(index)
-        low = 1 + tol if components else 1 / (1 + tol) / 2  # a component may be any part of the budget, not more
-        if any(low <= t.total_wan / budget <= 1 + tol for t in ts) or (components and min(
-                t.total_wan for t in ts) <= budget * (1 + tol)):
+        if any(low <= t.total_wan / budget <= 1 + tol for t in ts):
             continue
+        ind = ctx.indicator(index)
         best = _closest(ts, budget)
         ratio = best.total_wan / budget
         ctx.emit("FF-02", f"{row(ind)}「{raw_value(ind)}」× {best.factors} ≈ {best.total_wan:.4g}万元，"
