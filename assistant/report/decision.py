@@ -126,19 +126,14 @@ def short(review: Review, decision: ReviewerDecision | None) -> str:
     return text + (f"；意见：{opinion}" if opinion else "")
 
 
-def _md(text: str) -> str:
-    """Reviewer text made inert in Markdown (no HTML, no new row or line): the same escaping as the review's."""
-    return md_cell(text)
-
-
 def markdown_lines(review: Review, decision: ReviewerDecision) -> list[str]:
     """The 审核人意见 section in Markdown (a heading, the summary, the handled revisions), ending with a blank line."""
     lines = [f"## {SECTION_TITLE}", ""]
-    lines += [f"- **{label}**：{_md(value)}" for label, value in summary_rows(review, decision)]
+    lines += [f"- **{label}**：{md_cell(value)}" for label, value in summary_rows(review, decision)]
     rows = revision_rows(review, decision)
     if rows:
         lines += ["", "| 建议 | 处理 | 类型 | 内容 | 理由 |", "|---|---|---|---|---|"]
-        lines += [f"| {r.number} | {r.outcome} | {r.action} | {_md(r.content)} | {_md(r.reason)} |" for r in rows]
+        lines += [f"| {r.number} | {r.outcome} | {r.action} | {md_cell(r.content)} | {md_cell(r.reason)} |" for r in rows]
     return lines + [""]
 
 
@@ -149,7 +144,7 @@ def with_decision_markdown(markdown: str, review: Review, decision: ReviewerDeci
     for k, line in enumerate(lines):
         if line.startswith("**审核等级："):
             lines[k] = line.replace("**审核等级：", f"**{MACHINE_LABEL}：", 1)
-            lines[k:k] = [f"**{FINAL_LABEL}：{decision.final_grade}**（{status_text(decision)}，审核人 {_md(decision.reviewer)}）", ""]
+            lines[k:k] = [f"**{FINAL_LABEL}：{decision.final_grade}**（{status_text(decision)}，审核人 {md_cell(decision.reviewer)}）", ""]
             break
     at = next((k for k, line in enumerate(lines) if line.startswith("## ")), len(lines))
     return "\n".join(lines[:at] + markdown_lines(review, decision) + lines[at:])

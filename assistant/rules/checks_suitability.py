@@ -19,8 +19,7 @@ _NAME_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*[%％]")
 
 
 def name_checks(ctx: Ctx, ind: NormIndicator) -> None:
-    """A template hint left in the name (「（≥**个）」), or a target written in the name that the value contradicts
-    (「达标率100%」 with the value 「≥98%」)."""
+    """A target written in the name that the value contradicts (「达标率100%」 with the value 「≥98%」)."""
     stated = {float(m) for m in _NAME_PERCENT.findall(ind.name)}
     v = ind.value
     if len(stated) == 1 and v.kind == "quantitative" and v.number is not None and v.unit in ("%", "％") \

@@ -95,8 +95,7 @@ async def _target_from_request(request: Request, user: User) -> Any:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InputError("缺少上传文件（表单字段 file）", where="file")
-        with request.app.state.upload_slots.hold(user.id):  # parsing runs off the event loop, a few per user
-            return await run_in_threadpool(service.parse_upload, upload.filename or "", await upload.read())
+        return await service.parse_upload_held(request.app.state, user, upload)
     if not ctype.startswith("application/json"):
         raise InputError("请以 application/json 提交绩效目标，或以 multipart/form-data 上传文件", where="Content-Type")
     body = await request.body()
@@ -161,8 +160,6 @@ async def submit(request: Request, user: UnitOrAdmin,
     state = request.app.state
     profile = service.check_profile(state, profile)
     target = await _target_from_request(request, user)
-    from starlette.concurrency import run_in_threadpool
-
     sid = await run_in_threadpool(service.submit, state, user, target, profile)
     return SubmitOut(id=sid, version=1, submission=service.detail(state.store, user, sid))
 
@@ -223,8 +220,6 @@ async def resubmit(submission_id: Id, request: Request, user: UnitOrAdmin,
     service.visible(state.store, user, submission_id)  # 404 before parsing another unit's resubmission
     profile = service.check_profile(state, profile)
     target = await _target_from_request(request, user)
-    from starlette.concurrency import run_in_threadpool
-
     version = await run_in_threadpool(service.resubmit, state, user, submission_id, target, profile)
     return SubmitOut(id=submission_id, version=version, submission=service.detail(state.store, user, submission_id))
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from assistant.errors import InputError, NotFoundError
 from assistant.intake.reader import load_json, read_source
@@ -98,6 +99,13 @@ class QueuePage(BaseModel):
 def parse_json_text(text: str, *, where: str) -> Target:
     """A target from pasted JSON or a JSON request body (nesting bounded, Chinese errors)."""
     return parse_target(load_json(text, where=where), where=where, require=True)
+
+
+async def parse_upload_held(state: Any, user: User, upload: Any) -> Target:
+    """`parse_upload` of an uploaded file off the event loop, holding one of the user's upload slots (a few per user
+    at once; the next gets HTTP 429)."""
+    with state.upload_slots.hold(user.id):
+        return await run_in_threadpool(parse_upload, upload.filename or "", await upload.read())
 
 
 def parse_upload(filename: str, data: bytes) -> Target:

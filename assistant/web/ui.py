@@ -147,8 +147,7 @@ def template_download(request: Request, style: str = "88") -> Response:
 async def _target_from_form(request: Request, user: User, form: Any) -> Any:
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        with request.app.state.upload_slots.hold(user.id):  # parsing runs off the event loop, a few per user
-            return await run_in_threadpool(service.parse_upload, upload.filename, await upload.read())
+        return await service.parse_upload_held(request.app.state, user, upload)
     text = str(form.get("json_text") or "").strip()
     if not text:
         raise InputError("请粘贴绩效目标 JSON，或选择要上传的 .xlsx / .json 文件", where="表单")
@@ -252,8 +251,8 @@ def draft_json(target: Any) -> str:
     """The re-submit box's JSON: defaults left out, but every indicator row keeps its four fields (an empty value
     stays visible to fill in)."""
     data = target.model_dump(mode="json", exclude_defaults=True)
-    rows = [{k: v for k, v in i.items() if k != "sheet_row"} for i in data.get("indicators", [])]  # edited here, the
-    data["indicators"] = [{"level1": "", "level2": "", "name": "", "value": "", **i} for i in rows]  # workbook rows no longer apply
+    rows = [{k: v for k, v in i.items() if k != "sheet_row"} for i in data.get("indicators", [])]  # edited JSON has
+    data["indicators"] = [{"level1": "", "level2": "", "name": "", "value": "", **i} for i in rows]  # no workbook rows
     return json.dumps(data, ensure_ascii=False, indent=1)
 
 
