@@ -28,12 +28,6 @@ class Ctx:
         self.findings.append(Finding(rule_id=rule_id, dimension=info.dimension, severity=sev, indicator_index=index,
                                      field=field, message=message, suggestion=suggestion or info.fix))
 
-    def by_level1(self, level1: str) -> list[NormIndicator]:
-        return [i for i in self.indicators if i.level1 == level1]
-
-    def by_level2(self, level2: str) -> list[NormIndicator]:
-        return [i for i in self.indicators if i.level2 == level2]
-
     def indicator(self, index: int) -> NormIndicator:
         return self.indicators[index]
 
